@@ -1,0 +1,3 @@
+from desk.commands import main
+
+main()

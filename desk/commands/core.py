@@ -1,0 +1,158 @@
+"""Core commands: run, worker, scheduler, init-db, users, tokens, channels."""
+import os
+import signal
+import subprocess
+import sys
+
+import click
+from flask import current_app
+from flask.cli import routes_command, shell_command, with_appcontext
+from flask_migrate import upgrade
+
+from desk import auth
+from desk.auth import DeskError
+from desk.channel_accounts import PLATFORMS, add_channel, Channel
+from desk.extensions import db
+from desk.queue import QUEUES, redis_connection
+
+
+def fail(message: str):
+    """Print a clear error and exit non-zero."""
+    raise click.ClickException(message)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db():
+    """Create or migrate the database schema to the newest version."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    click.echo(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
+
+
+@click.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(auth.ROLES))
+@click.option("--name", default="", help="Display name (default: the e-mail's local part).")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              envvar="DESK_NEW_USER_PASSWORD", help="Prompted for when not given.")
+@click.option("--locale", type=click.Choice(["en", "es"]), default=None)
+@with_appcontext
+def create_user(email, role, name, password, locale):
+    """Create a user with a role: cm, lead, smm or admin."""
+    try:
+        user = auth.create_user(email, name, password, role, locale=locale)
+    except DeskError as exc:
+        fail(str(exc))
+    click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@click.command("create-token")
+@click.argument("name")
+@click.option("--user", "email", default=None, help="E-mail of the user the token acts for.")
+@with_appcontext
+def create_token(name, email):
+    """Create an API token; its secret is printed once and never stored."""
+    user = None
+    if email:
+        user = db.session.scalar(db.select(auth.User).where(
+            auth.User.email == auth.normalize_email(email)))
+        if user is None:
+            fail(f"no user with e-mail {email}")
+    try:
+        token, raw = auth.create_api_token(name, user)
+    except DeskError as exc:
+        fail(str(exc))
+    click.echo(f"token {token.id} ({token.name}); keep this secret, it is shown only once:")
+    click.echo(raw)
+
+
+@click.command("revoke-token")
+@click.argument("token_id", type=int)
+@with_appcontext
+def revoke_token(token_id):
+    """Revoke an API token by id; it stops working at once."""
+    try:
+        token = auth.revoke_api_token(token_id)
+    except DeskError as exc:
+        fail(str(exc))
+    click.echo(f"revoked token {token.id} ({token.name})")
+
+
+@click.group("channel")
+def channel_group():
+    """Connected platform accounts."""
+
+
+@channel_group.command("add")
+@click.argument("platform", type=click.Choice(PLATFORMS))
+@click.argument("account_id")
+@click.argument("name")
+@click.option("--handle", default=None)
+@click.option("--access-token", default=None, envvar="DESK_CHANNEL_ACCESS_TOKEN",
+              help="Token for the platform's send API (or DESK_CHANNEL_ACCESS_TOKEN).")
+@with_appcontext
+def channel_add(platform, account_id, name, handle, access_token):
+    """Connect an account: PLATFORM ACCOUNT_ID NAME."""
+    try:
+        channel = add_channel(platform, account_id, name, handle, access_token)
+    except DeskError as exc:
+        fail(str(exc))
+    click.echo(f"channel {channel.id}: {channel.label}, account {channel.account_id}")
+
+
+@channel_group.command("list")
+@with_appcontext
+def channel_list():
+    """List the connected accounts."""
+    for channel in db.session.scalars(db.select(Channel).order_by(Channel.id)):
+        state = "" if channel.active else " (inactive)"
+        click.echo(f"{channel.id}\t{channel.platform}\t{channel.account_id}\t{channel.name}{state}")
+
+
+@click.command("worker")
+@click.option("--queues", default=",".join(QUEUES), show_default=True)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+@click.option("--with-scheduler", is_flag=True, help="Also run delayed (enqueue_in) jobs.")
+@with_appcontext
+def worker(queues, burst, with_scheduler):
+    """Run an RQ worker on the desk's queues (jobs run in-process, no fork per job)."""
+    from rq import SimpleWorker
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = set(names) - set(QUEUES)
+    if unknown:
+        fail(f"unknown queue(s): {', '.join(sorted(unknown))}")
+    db.engine.dispose()  # never share pooled connections with a parent process
+    SimpleWorker(names, connection=redis_connection()).work(
+        burst=burst, with_scheduler=with_scheduler)
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler():
+    """Run the periodic jobs (SLA sweep, re-sweeps, reports). Run exactly one."""
+    import importlib
+    importlib.import_module("workers.schedule").run_scheduler(current_app.config)
+
+
+@click.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def run(host, port):
+    """Development: web server, worker and scheduler together, stopped by Ctrl-C."""
+    env = {**os.environ, "DESK_DEV": "1"}
+    desk_cmd = [sys.executable, "-m", "desk.commands"]
+    children = [subprocess.Popen(desk_cmd + ["worker", "--with-scheduler"], env=env),
+                subprocess.Popen(desk_cmd + ["scheduler"], env=env)]
+    click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started)")
+    try:
+        current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(timeout=15)
+
+
+COMMANDS = [init_db, create_user, create_token, revoke_token, channel_group, worker,
+            scheduler, run, shell_command, routes_command]

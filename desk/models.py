@@ -1,0 +1,14 @@
+"""Imports every module that defines tables, so metadata and migrations see all of them."""
+from desk.modules import import_present
+
+MODEL_MODULES = [
+    "desk.audit", "desk.auth", "desk.channel_accounts", "desk.customers", "desk.inbound",
+    "desk.tickets", "desk.notifications",
+    "desk.replies",  # canned replies and their usage
+    "desk.sla_policies",  # SLA policies, calendars, clock events
+    "desk.escalations",  # escalations, rules, incidents
+    "desk.feedback",  # CSAT surveys
+    "desk.activity",  # customer activity events (retention)
+    "desk.outbound",  # outbound delivery attempts
+]
+LOADED = list(import_present(MODEL_MODULES))

@@ -1,0 +1,42 @@
+"""In-app notifications for users (the notification centre reads these)."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from desk.clock import now as clock_now
+from desk.extensions import db
+from desk.types import UTCDateTime
+
+
+class Notification(db.Model):
+    __table_args__ = (
+        Index("ix_notification_user_unread", "user_id", "read_at"),
+        # One notification per user and event: a re-run of a sweep never notifies twice.
+        UniqueConstraint("user_id", "dedupe_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # sla_warning, sla_breach, escalation, mention...
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(300))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def notify(user_ids, kind: str, text: str, *, dedupe_key: str, link: str | None = None,
+           ticket_id: int | None = None, now: datetime | None = None) -> list[Notification]:
+    """Add one notification per user not yet notified under `dedupe_key` (caller commits)."""
+    user_ids = set(user_ids)
+    if not user_ids:
+        return []
+    already = set(db.session.scalars(db.select(Notification.user_id).where(
+        Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
+    created = [Notification(user_id=uid, kind=kind, text=text, link=link, ticket_id=ticket_id,
+                            dedupe_key=dedupe_key, created_at=now or clock_now())
+               for uid in sorted(user_ids - already)]
+    db.session.add_all(created)
+    return created

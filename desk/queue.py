@@ -1,0 +1,64 @@
+"""The only module that knows Redis and RQ: connections, queues by purpose, enqueue by name.
+
+Jobs are enqueued by dotted name (``workers.inbound.process_event``) so that `desk` never
+imports `workers`. Callers enqueue only after their transaction committed. The database is
+the source of truth: if Redis is down, enqueue logs and returns None, and the periodic
+re-sweeps pick the work up from the database later.
+"""
+import logging
+from datetime import timedelta
+
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, Retry
+
+log = logging.getLogger(__name__)
+
+QUEUES = ("inbound", "outbound", "default", "notify")
+_connections: dict[str, Redis] = {}
+
+
+def redis_connection(url: str | None = None) -> Redis:
+    """A shared Redis client for the configured DESK_REDIS_URL (one pool per URL)."""
+    url = url or current_app.config["REDIS_URL"]
+    if url not in _connections:
+        _connections[url] = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=2)
+    return _connections[url]
+
+
+def get_queue(name: str, connection: Redis | None = None) -> Queue:
+    """The RQ queue for one purpose: inbound, outbound, default or notify."""
+    if name not in QUEUES:
+        raise ValueError(f"unknown queue {name!r}")
+    return Queue(name, connection=connection or redis_connection())
+
+
+def enqueue(queue_name: str, job_name: str, *args, job_id: str | None = None,
+            retry: Retry | None = None, **kwargs):
+    """Enqueue `job_name` (a dotted path under workers.) or return None when Redis is down."""
+    try:
+        return get_queue(queue_name).enqueue_call(
+            func=job_name, args=args, kwargs=kwargs, job_id=job_id, retry=retry,
+            failure_ttl=7 * 24 * 3600)
+    except RedisError as exc:
+        log.warning("redis unavailable, %s left for the re-sweep: %s", job_name, exc)
+        return None
+
+
+def enqueue_in(seconds: float, queue_name: str, job_name: str, *args, job_id=None, **kwargs):
+    """Enqueue `job_name` to run after `seconds` (needs a worker started with the scheduler)."""
+    try:
+        return get_queue(queue_name).enqueue_in(
+            timedelta(seconds=seconds), job_name, *args, job_id=job_id, **kwargs)
+    except RedisError as exc:
+        log.warning("redis unavailable, delayed %s not scheduled: %s", job_name, exc)
+        return None
+
+
+def redis_ok() -> bool:
+    """True when Redis answers a PING."""
+    try:
+        return bool(redis_connection().ping())
+    except RedisError:
+        return False

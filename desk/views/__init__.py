@@ -1,0 +1,75 @@
+"""Blueprints, navigation, error pages and the headers every response carries."""
+from flask import current_app, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from desk.auth import DeskError, api_error
+from desk.modules import import_present
+
+# (endpoint, label, lowest role that sees it); an entry shows once its blueprint exists.
+NAVIGATION = [
+    ("inbox.index", _l("Inbox"), "cm"),
+    ("board.index", _l("SLA board"), "lead"),
+    ("escalations.index", _l("Escalations"), "lead"),
+    ("replies.library", _l("Canned replies"), "cm"),
+    ("reports.service", _l("Service report"), "smm"),
+    ("sla.policies", _l("SLA policies"), "smm"),
+    ("admin.users", _l("Admin"), "admin"),
+]
+
+BLUEPRINT_MODULES = ["auth", "main", "admin", "api", "hooks", "inbox", "tickets", "replies",
+                     "board", "sla", "escalations", "notifications", "reports", "survey"]
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; "
+       "object-src 'none'")
+
+
+def register_views(app) -> None:
+    for module in import_present([f"desk.views.{name}" for name in BLUEPRINT_MODULES]):
+        app.register_blueprint(module.bp)
+    app.context_processor(_navigation)
+    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
+    app.after_request(_security_headers)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(DeskError, _desk_error)
+    from desk.views import filters
+    filters.register(app)
+
+
+def _navigation():
+    if not current_user.is_authenticated:
+        return {"navigation": []}
+    items = [(endpoint, label) for endpoint, label, role in NAVIGATION
+             if endpoint in current_app.view_functions and current_user.has_role(role)]
+    return {"navigation": [(endpoint, label, url_for(endpoint)) for endpoint, label in items]}
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def wants_json() -> bool:
+    """API and webhook routes answer errors in JSON; pages answer in HTML."""
+    return request.path.startswith(("/api/", "/webhooks/"))
+
+
+def _http_error(error: HTTPException):
+    if wants_json():
+        return api_error(error.code or 500, error.description or error.name)
+    return render_template("error.html", error=error), error.code
+
+
+def _desk_error(error: DeskError):
+    if wants_json():
+        return api_error(error.status, str(error))
+    if request.headers.get("HX-Request"):
+        return render_template("_flash_error.html", message=str(error)), error.status
+    return render_template("error.html", error=error, message=str(error)), error.status

@@ -1,0 +1,62 @@
+"""JSON API under /api/v1/: bearer tokens only (so no CSRF), pydantic-validated bodies."""
+from flask import Blueprint, g, jsonify, request
+from pydantic import BaseModel, ValidationError
+
+from desk.api_spec import document, openapi
+from desk.auth import api_error, token_required
+from desk.extensions import csrf
+from desk.modules import import_present
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+def parse_body(model: type[BaseModel]):
+    """The request's JSON validated by `model`; raises BadBody with a 400/422 response."""
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadBody(api_error(400, "the body must be valid JSON (Content-Type: application/json)"))
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                   for e in exc.errors(include_url=False, include_input=False)]
+        raise BadBody(api_error(422, "the body does not match the schema", details=details))
+
+
+class BadBody(Exception):
+    def __init__(self, response):
+        super().__init__("bad request body")
+        self.response = response
+
+
+@bp.errorhandler(BadBody)
+def _bad_body(error: BadBody):
+    return error.response
+
+
+class TokenInfo(BaseModel):
+    token_id: int
+    name: str
+    user: str | None
+
+
+document("/me", "get", "The token making the call", response=TokenInfo)
+
+
+@bp.get("/me")
+@token_required
+def me():
+    token = g.api_token
+    return jsonify(TokenInfo(token_id=token.id, name=token.name,
+                             user=token.user.email if token.user else None).model_dump())
+
+
+@bp.get("/openapi.json")
+def openapi_json():
+    return jsonify(openapi())
+
+
+# Each area's endpoints register on `bp` when imported.
+API_MODULES = ["messages", "tickets", "activity", "reports"]
+list(import_present([f"desk.views.api.{name}" for name in API_MODULES]))

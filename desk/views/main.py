@@ -1,0 +1,68 @@
+"""Home (each role's first page), preferences and the health check."""
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import text
+from wtforms import SelectField
+from wtforms.validators import DataRequired
+
+from desk.extensions import db
+from desk.queue import redis_ok
+
+bp = Blueprint("main", __name__)
+
+# Where each role starts its day; the first page that exists wins.
+ROLE_HOME = {
+    "cm": ["inbox.index"],
+    "lead": ["board.index", "inbox.index"],
+    "smm": ["escalations.index", "reports.service", "inbox.index"],
+    "admin": ["admin.users"],
+}
+
+
+@bp.route("/")
+@login_required
+def home():
+    for endpoint in ROLE_HOME[current_user.role]:
+        if endpoint in current_app.view_functions:
+            return redirect(url_for(endpoint))
+    return redirect(url_for("main.preferences"))
+
+
+class PreferencesForm(FlaskForm):
+    locale = SelectField(_l("Language"), choices=[("en", "English"), ("es", "Español")], validators=[DataRequired()])
+    timezone = SelectField(_l("Timezone"), validators=[DataRequired()])
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+@login_required
+def preferences():
+    from zoneinfo import available_timezones
+    form = PreferencesForm(obj=current_user)
+    form.timezone.choices = sorted(available_timezones())
+    if form.validate_on_submit():
+        current_user.locale = form.locale.data
+        current_user.timezone = form.timezone.data
+        db.session.commit()
+        flash(_("Preferences saved."), "info")
+        return redirect(url_for("main.preferences"))
+    return render_template("preferences.html", form=form)
+
+
+@bp.route("/healthz")
+def health():
+    """200 when the database and Redis answer; 503 naming what is down."""
+    checks = {"database": _database_ok(), "redis": redis_ok()}
+    status = 200 if all(checks.values()) else 503
+    return jsonify({"status": "ok" if status == 200 else "degraded", **checks}), status
+
+
+def _database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:  # any driver error means "down" to a health check
+        current_app.logger.exception("health check: database")
+        return False
