@@ -28,7 +28,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     limiter.init_app(app)
 
-    from desk import models  # noqa: F401  (registers every table on the metadata)
+    from desk import models  # noqa: F401  (registers every table and signal receiver)
+    from desk.queue import install_session_hooks
+    install_session_hooks()
     from desk.views import register_views
     from desk.commands import register_commands
     register_views(app)

@@ -1,9 +1,9 @@
-"""Imports every module that defines tables, so metadata and migrations see all of them."""
+"""Imports every area module, so metadata, migrations and signal receivers see all of them."""
 from desk.modules import import_present
 
 MODEL_MODULES = [
     "desk.audit", "desk.auth", "desk.channel_accounts", "desk.customers", "desk.inbound",
-    "desk.tickets", "desk.notifications",
+    "desk.tickets", "desk.notifications", "desk.sla",
     "desk.replies",  # canned replies and their usage
     "desk.sla_policies",  # SLA policies, calendars, clock events
     "desk.escalations",  # escalations, rules, incidents

@@ -62,3 +62,32 @@ def redis_ok() -> bool:
         return bool(redis_connection().ping())
     except RedisError:
         return False
+
+
+def enqueue_after_commit(queue_name: str, job_name: str, *args, delay: float | None = None,
+                         job_id: str | None = None, **kwargs) -> None:
+    """Enqueue once the current transaction commits; nothing if it rolls back."""
+    from desk.extensions import db
+    pending = db.session.info.setdefault("after_commit_jobs", [])
+    pending.append((queue_name, job_name, args, kwargs, delay, job_id))
+
+
+def _flush_after_commit(session) -> None:
+    for queue_name, job_name, args, kwargs, delay, job_id in session.info.pop("after_commit_jobs", []):
+        if delay:
+            enqueue_in(delay, queue_name, job_name, *args, job_id=job_id, **kwargs)
+        else:
+            enqueue(queue_name, job_name, *args, job_id=job_id, **kwargs)
+
+
+def _drop_after_rollback(session) -> None:
+    session.info.pop("after_commit_jobs", None)
+
+
+def install_session_hooks() -> None:
+    """Wire enqueue_after_commit to SQLAlchemy's commit and rollback events (once)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+    if not event.contains(Session, "after_commit", _flush_after_commit):
+        event.listen(Session, "after_commit", _flush_after_commit)
+        event.listen(Session, "after_soft_rollback", _drop_after_rollback)

@@ -6,13 +6,15 @@ on_customer_message, on_agent_reply and waive.
 """
 from datetime import datetime, timedelta
 
+from desk import signals
 from desk.clock import as_utc
 
 DEFAULT_TARGET = timedelta(minutes=60)
 DEFAULT_WARNING = timedelta(minutes=15)
 
 
-def on_customer_message(ticket, message, now: datetime) -> None:
+@signals.customer_message.connect
+def on_customer_message(ticket, message, now: datetime, **_) -> None:
     """A customer wrote: start the first-response clock, or a next-response one after a reply."""
     if message.direction != "in" or ticket.sla_state == "waived" and ticket.status == "resolved":
         return
@@ -26,7 +28,8 @@ def on_customer_message(ticket, message, now: datetime) -> None:
         _run_clock(ticket, started, now)
 
 
-def on_agent_reply(ticket, message, now: datetime) -> None:
+@signals.reply_released.connect
+def on_agent_reply(ticket, message, now: datetime, **_) -> None:
     """An agent's reply went to the customer: stop the running clock (notes never get here)."""
     if message.direction != "out" or message.automatic or ticket.sla_due_at is None:
         return
