@@ -42,8 +42,11 @@ def on_agent_reply(ticket, message, now: datetime, **_) -> None:
         ticket.first_responder_id = message.author_id
 
 
-def waive(ticket, now: datetime) -> None:
+@signals.ticket_resolved.connect
+def waive(ticket, now: datetime, resolution: str = "replied", **_) -> None:
     """Resolved as "no reply needed": the running clock leaves attainment."""
+    if resolution != "no_reply_needed":
+        return
     if ticket.sla_state in ("on_track", "at_risk", "breached", None):
         ticket.sla_state = "waived"
 
