@@ -1,0 +1,92 @@
+"""Test data built through the same models and signals the product uses.
+
+`make_ticket` stands in for the ingest path (a customer message arriving) so that areas can
+be tested on their own; the ingest tests cover the real path from webhook to ticket.
+"""
+import itertools
+from datetime import datetime, timedelta
+
+from desk import signals
+from desk.channel_accounts import Channel
+from desk.clock import now as clock_now
+from desk.customers import Customer, CustomerIdentity
+from desk.extensions import db
+from desk.tickets import Message, Ticket
+
+_ids = itertools.count(1)
+
+
+def make_channel(platform="instagram", account_id=None, name=None) -> Channel:
+    """A connected channel (committed)."""
+    channel = Channel(platform=platform, account_id=account_id or f"acct-{next(_ids)}",
+                      name=name or f"Brand {platform}")
+    db.session.add(channel)
+    db.session.commit()
+    return channel
+
+
+def make_customer(name="Lucía Pérez", platform="instagram", followers=120, vip=False,
+                  language="es", email=None) -> Customer:
+    """A customer with one identity on `platform` (committed)."""
+    customer = Customer(display_name=name, followers=followers, vip=vip, language=language,
+                        email=email)
+    customer.identities.append(CustomerIdentity(
+        platform=platform, platform_user_id=f"user-{next(_ids)}", handle=name.split()[0].lower(),
+        name=name, followers=followers))
+    db.session.add(customer)
+    db.session.commit()
+    return customer
+
+
+def make_ticket(text="¿Dónde está mi pedido?", *, channel=None, customer=None, kind="dm",
+                sent_at: datetime | None = None, now: datetime | None = None,
+                priority="normal", language="es") -> Ticket:
+    """A ticket opened by one customer message, with its SLA clock started (committed)."""
+    now = now or clock_now()
+    sent_at = sent_at or now
+    channel = channel or make_channel()
+    customer = customer or make_customer(platform=channel.platform)
+    ticket = Ticket(channel=channel, customer=customer, kind=kind, priority=priority,
+                    thread_key=f"thread-{next(_ids)}", subject=text[:200], language=language,
+                    created_at=sent_at, updated_at=sent_at, last_message_at=sent_at,
+                    last_customer_message_at=sent_at)
+    db.session.add(ticket)
+    add_customer_message(ticket, text, sent_at=sent_at, now=now, commit=False)
+    db.session.commit()
+    return ticket
+
+
+def add_customer_message(ticket, text, *, sent_at=None, now=None, commit=True) -> Message:
+    """Append a customer message and publish customer_message (as ingest does)."""
+    now = now or clock_now()
+    message = Message(ticket=ticket, channel_id=ticket.channel.id, direction="in",
+                      visibility="private" if ticket.kind == "dm" else "public",
+                      platform_message_id=f"m-{next(_ids)}", customer_id=ticket.customer.id,
+                      text=text, sent_at=sent_at or now, received_at=now)
+    db.session.add(message)
+    ticket.last_message_at = ticket.last_customer_message_at = message.sent_at
+    signals.customer_message.send(ticket, message=message, now=now)
+    if commit:
+        db.session.commit()
+    return message
+
+
+def add_agent_reply(ticket, author, text="¡Hola! Lo revisamos ahora mismo.", *, sent_at=None,
+                    now=None, canned_reply_id=None) -> Message:
+    """An agent reply released for delivery, publishing the reply signals (committed)."""
+    now = now or clock_now()
+    message = Message(ticket=ticket, channel_id=ticket.channel.id, direction="out",
+                      visibility="private" if ticket.kind == "dm" else "public",
+                      author_id=author.id, text=text, sent_at=sent_at or now, received_at=now,
+                      delivery_state="delivered", canned_reply_id=canned_reply_id,
+                      idempotency_key=f"test-{next(_ids)}")
+    db.session.add(message)
+    ticket.last_message_at = message.sent_at
+    signals.reply_created.send(ticket, message=message, now=now)
+    signals.reply_released.send(ticket, message=message, now=now)
+    db.session.commit()
+    return message
+
+
+def minutes(n: float) -> timedelta:
+    return timedelta(minutes=n)
