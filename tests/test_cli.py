@@ -1,0 +1,99 @@
+"""The `desk` command: users, tokens, channels, schema; errors exit non-zero with a message."""
+import pytest
+from sqlalchemy import func, select
+
+from desk.auth import ApiToken, User, token_for_secret
+from desk.channel_accounts import Channel
+from desk.extensions import db
+
+
+@pytest.fixture
+def cli(app):
+    runner = app.test_cli_runner()
+
+    def invoke(*args, input=None, env=None):
+        return runner.invoke(args=list(args), input=input, env=env, catch_exceptions=False)
+    return invoke
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def test_create_user_with_each_role(cli, app_ctx):
+    for role in ("cm", "lead", "smm", "admin"):
+        result = cli("create-user", f"{role}@desk.test", "--role", role, "--password", "longenough")
+        assert result.exit_code == 0, result.output
+        assert f"created {role} {role}@desk.test" in result.output
+    assert {u.role for u in db.session.scalars(select(User))} == {"cm", "lead", "smm", "admin"}
+
+
+def test_create_user_prompts_for_the_password(cli, app_ctx):
+    result = cli("create-user", "ana@desk.test", "--role", "cm", input="longenough\nlongenough\n")
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(User).where(User.email == "ana@desk.test")) is not None
+
+
+def test_create_user_unknown_role_fails_cleanly(cli, app_ctx):
+    result = cli("create-user", "x@desk.test", "--role", "boss", "--password", "longenough")
+    assert result.exit_code != 0
+    assert "boss" in result.output and "cm" in result.output
+    assert count(User) == 0
+
+
+def test_create_user_duplicate_fails_cleanly(cli, app_ctx):
+    assert cli("create-user", "ana@desk.test", "--role", "cm", "--password", "longenough").exit_code == 0
+    result = cli("create-user", "ANA@desk.test", "--role", "lead", "--password", "longenough")
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert count(User) == 1 and db.session.scalar(select(User.role)) == "cm"
+
+
+def test_create_user_short_password_and_bad_email(cli, app_ctx):
+    assert "8 characters" in cli("create-user", "a@desk.test", "--role", "cm", "--password", "short").output
+    assert "not an e-mail" in cli("create-user", "nobody", "--role", "cm", "--password", "longenough").output
+    assert count(User) == 0
+
+
+def test_create_token_prints_the_secret_once_and_stores_a_hash(cli, app_ctx):
+    result = cli("create-token", "zapier")
+    assert result.exit_code == 0
+    secret = result.output.strip().splitlines()[-1]
+    assert secret.startswith("desk_") and len(secret) > 40
+    token = db.session.scalar(select(ApiToken))
+    assert token.name == "zapier" and secret not in token.token_hash
+    assert token_for_secret(secret).id == token.id
+
+
+def test_create_token_for_unknown_user_fails(cli, app_ctx):
+    result = cli("create-token", "bot", "--user", "ghost@desk.test")
+    assert result.exit_code == 1 and "no user" in result.output
+    assert count(ApiToken) == 0
+
+
+def test_revoke_token(cli, app_ctx):
+    secret = cli("create-token", "bot").output.strip().splitlines()[-1]
+    token_id = db.session.scalar(select(ApiToken.id))
+    assert cli("revoke-token", str(token_id)).exit_code == 0
+    db.session.expire_all()
+    assert token_for_secret(secret) is None
+    missing = cli("revoke-token", "999")
+    assert missing.exit_code == 1 and "no API token 999" in missing.output
+
+
+def test_channel_add_and_list(cli, app_ctx):
+    result = cli("channel", "add", "instagram", "17841400000000", "Tienda IG", "--handle", "@tienda")
+    assert result.exit_code == 0, result.output
+    listing = cli("channel", "list").output
+    assert "instagram\t17841400000000\tTienda IG" in listing
+
+
+def test_channel_add_errors(cli, app_ctx):
+    assert cli("channel", "add", "facebook", "123", "Page").exit_code == 0
+    duplicate = cli("channel", "add", "facebook", "123", "Again")
+    assert duplicate.exit_code == 1 and "already connected" in duplicate.output
+    unknown = cli("channel", "add", "myspace", "1", "Old")
+    assert unknown.exit_code == 2 and "myspace" in unknown.output
+    blank = cli("channel", "add", "x", "  ", "X")
+    assert blank.exit_code == 1 and "account id is required" in blank.output
+    assert count(Channel) == 1

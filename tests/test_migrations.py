@@ -1,0 +1,44 @@
+"""`desk init-db` builds the schema from the migrations, and the migrations match the models."""
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from desk import create_app
+from desk.extensions import db
+from tests.conftest import DB_BACKEND, PG_ADMIN_URL, app_config
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    if DB_BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
+        return
+    import psycopg
+    admin = psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True)
+    name = f"desk_migrate_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def test_init_db_creates_the_schema_the_models_describe(empty_database_url, redis_server):
+    app = create_app(app_config(empty_database_url, redis_server))
+    result = app.test_cli_runner().invoke(args=["init-db"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "database ready" in result.output
+    with app.app_context():
+        engine = db.engine
+        tables = set(inspect(engine).get_table_names())
+        assert {"user", "ticket", "message", "inbound_event"} <= tables
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            differences = compare_metadata(context, db.metadata)
+        engine.dispose()
+    assert differences == [], f"models and migrations disagree: {differences}"
+    # Running it again is a no-op, not an error.
+    again = app.test_cli_runner().invoke(args=["init-db"], catch_exceptions=False)
+    assert again.exit_code == 0
