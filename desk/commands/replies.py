@@ -1,0 +1,103 @@
+"""Canned-reply commands: import-replies, replies export, replies evaluate (no database needed)."""
+import json
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from desk.auth import DeskError
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"cannot read {path}: {exc}") from None
+
+
+@click.command("import-replies")
+@click.argument("file", type=click.Path(dir_okay=False))
+@with_appcontext
+def import_replies(file):
+    """Import a desk-canned-replies/1 file: creates new keys, updates existing ones."""
+    from desk.clock import now
+    from desk.replies import import_library
+    try:
+        result = import_library(_read(file), now())
+    except DeskError as exc:
+        raise click.ClickException(f"{file}: {exc} (nothing was imported)") from None
+    click.echo(f"created: {len(result.created)}, updated: {len(result.updated)}, "
+               f"unchanged: {len(result.unchanged)}")
+
+
+@click.group("replies")
+def replies():
+    """Canned replies: export the library, evaluate suggestions."""
+
+
+@replies.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@with_appcontext
+def export(file):
+    """Write the whole library (inactive replies too) as desk-canned-replies/1 JSON."""
+    from desk.replies import export_library
+    data = export_library()
+    Path(file).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"exported {len(data['replies'])} replies to {file}")
+
+
+def _cases(path: str) -> list[dict]:
+    cases = []
+    for n, line in enumerate(_read(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except ValueError as exc:
+            raise click.ClickException(f"{path} line {n}: not JSON ({exc})") from None
+        if not isinstance(case, dict) or not isinstance(case.get("text"), str) \
+                or not isinstance(case.get("expected"), str):
+            raise click.ClickException(f"{path} line {n}: needs \"text\" and \"expected\" strings")
+        cases.append(case)
+    return cases
+
+
+@replies.command("evaluate")
+@click.option("--library", "library", required=True, type=click.Path(dir_okay=False))
+@click.option("--cases", "cases_path", required=True, type=click.Path(dir_okay=False))
+@click.option("--history", "history_path", type=click.Path(dir_okay=False),
+              help="Past messages answered with `expected` (same format as the cases).")
+@click.option("--leave-one-out", is_flag=True,
+              help="Use the cases as history, never scoring a case with its own line.")
+def evaluate(library, cases_path, history_path, leave_one_out):
+    """Top-1 / top-3 accuracy of the suggestions, overall and per language, and the misses."""
+    from desk.replies import parse_library
+    from desk.suggest import ReplyDoc, evaluate as run
+    try:
+        entries = parse_library(_read(library))
+    except DeskError as exc:
+        raise click.ClickException(f"{library}: {exc}") from None
+    docs = [ReplyDoc(e.key, e.language, e.title, e.body, tuple(e.triggers))
+            for e in entries if e.active]
+    cases = _cases(cases_path)
+    history = _cases(history_path) if history_path else []
+    if leave_one_out and history_path:
+        raise click.ClickException("use --history or --leave-one-out, not both")
+    report = run(docs, cases, history, leave_one_out=leave_one_out)
+    mode = ("leave-one-out history" if leave_one_out
+            else f"history: {len(history)} messages" if history else "no history")
+    click.echo(f"{len(cases)} cases, {len(docs)} replies, {mode}")
+    for bucket, f in report["figures"].items():
+        click.echo(f"{bucket:>4}  n={f['n']:<4} top-1 {f['top1']:.3f}  top-3 {f['top3']:.3f}")
+    click.echo(f"misses (not first): {len(report['misses'])}")
+    for miss in report["misses"]:
+        where = "in top-3" if miss["expected"] in miss["got"] else "not in top-3"
+        click.echo(f"  {miss['id']}: expected {miss['expected']}, got {', '.join(miss['got']) or '-'}"
+                   f" ({where}): {miss['text']}")
+
+
+COMMANDS = [import_replies, replies]
+
+
+if __name__ == "__main__":  # python -m desk.commands.replies evaluate ... (no app, no database)
+    replies()

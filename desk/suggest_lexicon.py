@@ -1,0 +1,186 @@
+"""Word lists for customer messages in Spanish and English (accent-free, lower case).
+
+General vocabulary of online-shop customer service, not tied to any library: function
+words (stop words and language detection), social-media slang, and concepts that group
+synonyms across both languages so a reply's triggers in one wording match another.
+"""
+
+# Function words: dropped from the features; they tell the language apart.
+ES_WORDS = set("""
+el la los las un una unos unas de del al y o u que en por para con sin sobre entre hasta desde
+me te se nos os le les lo mi mis tu tus su sus mio nuestro vuestro vuestra vosotros ustedes
+es son esta estan estoy estas este esto eso esa ese hay ha han he has hemos habeis haber fue
+era ser estar tengo tiene tienen teneis tenemos puedo puede podeis podemos pueden hacer hago
+hace haceis hice hizo como cuando donde cual quien porque pero si ya aun todavia muy mas
+menos tambien nada algo alguien nadie todo todos toda ahora hoy ayer manana hola buenas
+buenos dias gracias favor vale bueno pues aqui alli ahi otra otro otros este esta ella el
+yo nosotros quiero quieres necesito llevo van voy vais va
+""".split())
+EN_WORDS = set("""
+the a an of to in on at for with without from by about into over after before and or but
+if so because as is are was were be been being am do does did done have has had having will
+would can could should shall may might must i me my mine you your yours we us our they them
+their he she it its this that these those there here what when where which who whom why how
+not no yes please thanks thank hi hello hey just still yet already very really too also any
+some all every again now today yesterday tomorrow got get gets want need im
+""".split())
+STOPWORDS = (ES_WORDS | EN_WORDS | {
+    "u", "pls", "porfa", "ok", "okay", "oye", "eh", "ah", "oh", "jaja", "jajaja", "haha", "lol",
+    "xd", "alguien", "someone", "anyone", "guys", "chicos",
+}) - {"no", "not", "nadie", "nobody", "nada", "nothing", "never", "nunca", "donde", "where",
+      "gracias", "thanks", "thank", "dias", "hoy", "today"}
+
+# Abbreviations and slang as customers type them -> the words they stand for.
+SLANG = {
+    "q": "que", "k": "que", "ke": "que", "qe": "que", "xq": "porque", "pq": "porque",
+    "porq": "porque", "xk": "porque", "pk": "porque", "porfa": "por favor", "porfi": "por favor",
+    "xfa": "por favor", "xfavor": "por favor", "plis": "por favor", "pls": "please",
+    "plz": "please", "plox": "please", "thx": "thanks", "thnx": "thanks", "thks": "thanks",
+    "ty": "thank you", "tmb": "tambien", "tb": "tambien", "tmbn": "tambien", "tbn": "tambien",
+    "dnd": "donde", "cdo": "cuando", "qdo": "cuando", "cuando": "cuando", "x": "por",
+    "d": "de", "msj": "mensaje", "mje": "mensaje", "bn": "bien", "nd": "nada", "tq": "te quiero",
+    "u": "you", "ur": "your", "r": "are", "pkg": "package", "pckg": "package", "msg": "message",
+    "pw": "password", "pwd": "password", "passwd": "password", "addy": "address",
+    "acct": "account", "acc": "account", "ppl": "people", "rn": "right now", "asap": "soon",
+    "idk": "i do not know", "cel": "movil", "tlf": "telefono", "tel": "telefono",
+    "info": "informacion", "dm": "mensaje privado", "md": "mensaje privado",
+    "dms": "mensaje privado", "privi": "privado", "wtf": "angry", "wth": "angry",
+    "tmr": "tomorrow", "2day": "today", "b4": "before", "pq": "porque", "cv": "curriculum",
+    "thanx": "thanks", "grax": "gracias", "graciass": "gracias", "hrs": "horas",
+    "min": "minutos", "pedio": "pedido", "xs": "<size>", "s": "<size>", "m": "<size>",
+    "l": "<size>", "xl": "<size>", "xxl": "<size>", "xxxl": "<size>",
+}
+
+# Concept -> words and short phrases, both languages; a message word counts for its concepts.
+CONCEPTS = {
+    "order": ["pedido", "pedidos", "orden", "compra", "comprar", "compre", "pedi", "pedir",
+              "encargo", "encargue", "order", "ordered",
+              "purchase", "bought", "buy"],
+    "parcel": ["paquete", "envio", "entrega", "parcel", "package", "delivery", "shipment"],
+    "arrive": ["llegar", "llega", "llego", "llegado", "recibir", "recibido", "arrive", "arrived",
+               "come", "came", "receive", "received", "get here", "aparece", "aparecido",
+               "show up", "showed up", "turned up", "never came", "not came", "not arrive"],
+    "where": ["donde", "where", "whereabouts"],
+    "track": ["seguimiento", "rastrear", "localizador", "tracking", "track", "trace", "status",
+              "estado", "update", "updates", "noticias", "saber nada"],
+    "late": ["retraso", "retrasado", "atrasado", "tarde", "demora", "tarda", "tardando",
+             "tardais", "late", "delay", "delayed", "slow", "overdue", "stuck", "parado",
+             "sin moverse", "still waiting", "esperando", "waiting", "due", "deberia"],
+    "days": ["dias", "semana", "semanas", "days", "week", "weeks", "horas", "hours"],
+    "refund": ["reembolso", "reembolsar", "reembolsado", "refund", "refunded", "reimburse",
+               "money back", "devolver dinero", "devuelto dinero", "dinero", "money", "abono",
+               "pasta", "pelas", "cash"],
+    "return": ["devolver", "devolucion", "devolvi", "devuelvo", "return", "returned",
+               "send back", "sent back", "went back"],
+    "exchange": ["cambio", "cambiar", "cambiarla", "cambiarlo", "exchange", "swap", "replace"],
+    "size": ["<size>", "talla", "tallas", "size", "sizes", "grande", "pequeno", "small", "big", "large",
+             "bigger", "smaller", "fit", "fits", "queda", "ancho", "estrecho", "tight", "loose"],
+    "broken": ["roto", "rota", "rotos", "romper", "dano", "danado", "defectuoso", "defecto",
+               "rajado", "rajada", "golpeado", "golpe", "aplastado", "aplastada", "abollado",
+               "pedazos", "broken", "break", "damaged", "damage", "defective", "faulty",
+               "cracked", "crack", "smashed", "shattered", "crushed", "dented", "scratched",
+               "rayado", "pieces", "anicos", "trizas", "hecho polvo", "destrozado", "chipped",
+               "torn", "roto"],
+    "not_working": ["no funciona", "no enciende", "no carga", "no va", "not work", "not turn",
+                    "not switch", "not charge", "dead", "does nothing"],
+    "cancel": ["cancelar", "cancelacion", "anular", "anulacion", "cancel", "cancellation",
+               "cancelled", "canceled", "void"],
+    "mistake": ["equivocado", "equivoque", "equivocacion", "error", "mal", "sin querer",
+                "mistake", "wrong", "accident", "accidentally", "typo"],
+    "address": ["direccion", "domicilio", "calle", "portal", "piso", "codigo postal", "casa",
+                "address", "street", "house", "home", "apartment", "apt", "zip", "postcode",
+                "office", "oficina", "mudado", "mudanza", "mude",
+               "new address", "nueva direccion"],
+    "change": ["cambiar", "modificar", "corregir", "actualizar", "change", "modify", "fix",
+               "correct", "update", "edit", "instead", "en vez"],
+    "payment": ["pago", "pagar", "pague", "tarjeta", "cobro", "cobrar", "cobrado", "cargo",
+                "banco", "transferencia", "paypal", "payment", "pay", "paid", "card", "charge",
+                "charged", "bank", "checkout", "statement", "billing"],
+    "declined": ["rechazado", "rechazada", "denegado", "falla", "error", "declined", "rejected",
+                 "failing", "fails", "failed"],
+    "twice": ["dos veces", "doble", "duplicado", "repetido", "twice", "double", "duplicate",
+              "two times"],
+    "coupon": ["cupon", "codigo", "descuento", "promo", "promocional", "promocion", "rebaja",
+               "coupon", "code", "discount", "voucher", "promotion", "<percent>", "newsletter"],
+    "apply": ["aplica", "aplicar", "funciona", "valido", "canjear", "meter", "poner", "apply",
+              "applied", "applying", "work", "valid", "redeem", "enter", "put"],
+    "account": ["cuenta", "usuario", "perfil", "account", "profile", "user", "username"],
+    "login": ["entrar", "acceder", "iniciar sesion", "sesion", "login", "log in", "sign in",
+              "get into", "access"],
+    "password": ["contrasena", "clave", "password", "recuperar", "restablecer", "reset",
+                 "recover"],
+    "locked": ["bloqueado", "bloqueada", "bloquear", "suspendida", "locked", "blocked",
+               "suspended", "disabled"],
+    "store": ["tienda fisica", "local", "centro comercial", "fisica", "physical", "location",
+              "branch", "downtown", "centro", "store", "stores", "tiendas"],
+    "hours": ["horario", "hora", "horas", "abrir", "abris", "abierto", "abierta", "cerrar",
+              "cierra", "cerrado", "abre", "open", "opening", "close", "closing", "closed",
+              "hours", "time", "tonight", "esta noche"],
+    "weekend": ["domingo", "domingos", "sabado", "sabados", "festivo", "festivos", "sunday",
+                "sundays", "saturday", "saturdays", "holiday", "holidays", "weekend",
+                "fin de semana"],
+    "stock": ["stock", "agotado", "agotada", "agotados", "agotadas", "disponible",
+              "disponibilidad", "reponer", "reponeis", "reposicion", "quedan", "queda",
+              "sold out", "out of stock", "available", "availability", "restock",
+              "back in stock", "come back", "coming back", "volver", "volveran",
+              "still have", "tenéis", "have it"],
+    "complaint": ["queja", "reclamacion", "peor", "fatal", "pesimo", "pesima", "horrible",
+                  "verguenza", "vergonzoso", "estafa", "estafador", "estafadores", "timo",
+                  "ladrones", "enfadado", "enfadada", "indignado", "harto", "harta",
+                  "complaint", "worst", "terrible", "awful", "horrible", "shameful", "shame",
+                  "disgrace", "disgraceful", "scam", "scammers", "crooks", "thieves", "angry",
+                  "furious", "fed up", "ridiculous", "ridiculo", "terribly", "rude",
+                  "maleducado", "never again", "nunca mas", "no vuelvo", "penoso", "lamentable",
+                  "desastre", "cutre", "inaceptable", "decepcionado", "decepcionada",
+                  "appalling", "pathetic", "useless", "unacceptable", "disappointed", "joke"],
+    "no_answer": ["nadie contesta", "nadie responde", "no contestais", "no respondeis",
+                  "nobody answers", "nobody replies", "no one answers", "ignoring", "ignorais",
+                  "sin respuesta", "no reply", "not reply", "no answer", "esperando respuesta",
+                  "no response", "waiting reply", "waiting answer"],
+    "service": ["atencion", "servicio", "trato", "dependienta", "service",
+                "treatment", "staff", "treated", "support", "customer service"],
+    "praise": ["encanta", "encanto", "encantada", "encantado", "genial", "perfecto",
+               "perfecta", "maravilloso", "precioso", "preciosa", "bonito", "bonita",
+               "mejores", "mejor", "increible", "contenta", "contento", "feliz", "buenisimo",
+               "love", "loved", "lovely", "perfect", "amazing", "awesome", "great",
+               "gorgeous", "beautiful", "best", "happy", "fantastic", "wonderful", "excellent",
+               "un diez"],
+    "thanks": ["gracias", "agradecer", "thanks", "thank you", "grateful"],
+    "collab": ["colaborar", "colaboracion", "colab", "collab", "influencer", "influencers",
+               "creador", "creadora", "contenido", "seguidores", "agencia", "campana",
+               "patrocinio", "patrocinar", "embajador", "embajadora", "conjunta", "propuesta",
+               "collaborate", "collaboration", "creator", "content", "followers", "agency",
+               "campaign", "sponsor", "sponsorship", "partnership", "partner", "ambassador",
+               "joint", "pitch", "proposal", "working together", "work together", "feature",
+               "promote", "promocionar", "ugc", "brand deal"],
+    "invoice": ["factura", "facturas", "facturacion", "recibo", "ticket compra", "iva", "nif",
+                "cif", "invoice", "invoices", "receipt", "vat", "tax", "billing"],
+    "company": ["empresa", "autonomo", "sociedad", "negocio", "company", "business",
+                "corporate", "firm"],
+    "download": ["descargar", "descargo", "bajar", "download", "find"],
+    "warranty": ["garantia", "garantias", "warranty", "guarantee", "guaranteed", "covered",
+                 "cubre", "cubierto"],
+    "repair": ["reparar", "reparacion", "reparais", "arreglar", "arreglo", "tecnico", "repair",
+               "repaired", "fix", "fixed", "mend", "service"],
+    "stopped": ["dejo de funcionar", "dejado de funcionar", "ya no funciona", "se estropeo",
+                "estropeado", "stopped working", "stopped", "broke", "died", "quit working",
+                "meses", "months", "ano", "anos", "years", "year"],
+    "shipping_cost": ["gastos de envio", "coste", "costes", "cuesta", "precio", "gratis",
+                      "gratuito", "pagarlo", "cobrais", "cost", "costs", "free", "price",
+                      "fee", "charge", "<price>"],
+    "ship_to": ["enviais", "envios", "enviar", "mandais", "internacional",
+                "internacionales", "extranjero", "pais", "paises", "ship", "shipping",
+                "deliver", "delivery", "international", "abroad", "country", "countries",
+                "overseas", "worldwide"],
+    "how_long": ["cuanto tarda", "cuantos dias", "cuanto tiempo", "plazo", "plazos",
+                 "how long", "how many days", "how much time", "take"],
+    "jobs": ["trabajo", "trabajar", "empleo", "curriculum", "contratando", "contratar",
+             "vacante", "vacantes", "oferta empleo", "dependiente", "dependientes", "puesto",
+             "practicas", "equipo", "job", "jobs", "hiring", "hire", "vacancy",
+             "vacancies", "resume", "career", "careers", "position", "internship", "team",
+             "join", "recruiting", "staff", "sales staff", "summer job"],
+    "personal_data": ["<phone>", "<email>", "<idnum>", "telefono", "movil", "dni", "nie",
+                      "correo", "email", "mail", "llamadme", "llamar", "escribidme", "datos",
+                      "phone", "number", "call me", "email me", "details", "text me",
+                      "contact me", "my address is", "mi direccion es", "apellido"],
+}

@@ -1,0 +1,91 @@
+"""`desk import-replies`, `desk replies export` and `desk replies evaluate`."""
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from desk.commands.replies import replies as replies_group
+from desk.extensions import db
+from desk.replies import CannedReply
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LIBRARY = FIXTURES / "canned-replies.json"
+CASES = FIXTURES / "suggestions-dev.jsonl"
+
+
+def count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.count(CannedReply.id)))
+
+
+def test_import_replies_then_reimport_updates(app, tmp_path):
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["import-replies", str(LIBRARY)])
+    assert result.exit_code == 0, result.output
+    assert "created: 40, updated: 0" in result.output and count(app) == 40
+    data = json.loads(LIBRARY.read_text())
+    data["replies"][0]["title"] = "Estado de tu pedido"
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data, ensure_ascii=False))
+    result = runner.invoke(args=["import-replies", str(changed)])
+    assert "created: 0, updated: 1, unchanged: 39" in result.output
+
+
+def test_import_replies_bad_file_fails_and_writes_nothing(app, tmp_path):
+    data = json.loads(LIBRARY.read_text())
+    del data["replies"][5]["title"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data))
+    result = app.test_cli_runner().invoke(args=["import-replies", str(bad)])
+    assert result.exit_code != 0
+    assert "entry 6 ('refund-en'): title: Field required" in result.output
+    assert "nothing was imported" in result.output and count(app) == 0
+    missing = app.test_cli_runner().invoke(args=["import-replies", str(tmp_path / "nope.json")])
+    assert missing.exit_code != 0 and "cannot read" in missing.output
+
+
+def test_export_writes_the_library(app, tmp_path):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["import-replies", str(LIBRARY)])
+    out = tmp_path / "export.json"
+    result = runner.invoke(args=["replies", "export", str(out)])
+    assert result.exit_code == 0 and "exported 40 replies" in result.output
+    exported = json.loads(out.read_text())
+    assert exported["format"] == "desk-canned-replies/1" and len(exported["replies"]) == 40
+
+
+def test_evaluate_prints_accuracy_per_language_and_misses_without_a_database():
+    result = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(CASES)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "120 cases, 40 replies, no history"
+    assert [line.split()[0] for line in lines[1:4]] == ["all", "en", "es"]
+    top1 = float(lines[1].split("top-1")[1].split()[0])
+    assert 0.85 <= top1 <= 1.0 and "top-3" in lines[1]
+    assert lines[4].startswith("misses (not first): ")
+    misses = int(lines[4].split(": ")[1])
+    assert len(lines) == 5 + misses and all("expected" in line for line in lines[5:])
+
+
+def test_evaluate_with_history_and_leave_one_out(tmp_path):
+    history = tmp_path / "history.jsonl"
+    history.write_text(CASES.read_text())
+    with_history = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(CASES), "--history", str(history)])
+    assert "history: 120 messages" in with_history.output
+    loo = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(CASES), "--leave-one-out"])
+    assert "leave-one-out history" in loo.output
+    # Scoring a case with itself as history would be near perfect; leave-one-out is not.
+    top1 = lambda output: float(output.splitlines()[1].split("top-1")[1].split()[0])  # noqa: E731
+    assert top1(loo.output) < top1(with_history.output)
+
+
+def test_evaluate_rejects_bad_cases(tmp_path):
+    bad = tmp_path / "cases.jsonl"
+    bad.write_text('{"text": "hola"}\n')
+    result = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(bad)])
+    assert result.exit_code != 0 and "line 1" in result.output
