@@ -1,0 +1,36 @@
+"""`desk escalations ...`: run the ladder sweep by hand, make a webhook signing secret."""
+from datetime import datetime
+
+import click
+from flask.cli import with_appcontext
+
+from desk.clock import as_utc, now as clock_now
+
+
+@click.group("escalations")
+def escalations_group():
+    """Escalations: ladder sweep and outgoing webhooks."""
+
+
+@escalations_group.command("sweep")
+@click.option("--now", "at", default=None, help="ISO time to sweep at (default: now, UTC).")
+@with_appcontext
+def sweep(at):
+    """Renotify and climb unacknowledged escalations; apply the breach-plus-minutes rule."""
+    from desk.escalations import ladder_sweep
+    try:
+        moment = as_utc(datetime.fromisoformat(at)) if at else clock_now()
+    except ValueError:
+        raise click.ClickException(f"not an ISO time: {at!r}")
+    result = ladder_sweep(moment)
+    click.echo(" ".join(f"{key}={value}" for key, value in result.items()))
+
+
+@escalations_group.command("webhook-secret")
+def webhook_secret():
+    """Print a new whsec_ secret for DESK_OUTGOING_WEBHOOK_SECRET."""
+    from desk.webhooks_out import generate_secret
+    click.echo(generate_secret())
+
+
+COMMANDS = [escalations_group]

@@ -1,0 +1,283 @@
+"""Escalations to team leads (level 1) and the SMM (level 2): raise, acknowledge, resolve, ladder.
+
+DESIGN.md, escalation semantics: each (ticket, reason, level) escalates at most once (a unique
+constraint, so concurrent rules cannot double it); an escalation not acknowledged within its
+deadline notifies again once and, at level 1, climbs to level 2. Rules live in
+desk.escalation_rules, crisis incidents in desk.crisis.
+"""
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import (ForeignKey, Index, String, Text, UniqueConstraint, case, exists, func,
+                        select, update)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from desk import audit
+from desk.auth import DeskError, NotFound, User
+from desk.extensions import db
+from desk.notifications import notify
+from desk.queue import enqueue_after_commit
+from desk.tickets import Ticket
+from desk.types import UTCDateTime
+
+REASONS = ("crisis", "complaint", "legal", "vip", "sla_breach", "other")
+MANUAL_REASONS = ("crisis", "complaint", "legal", "vip", "other")
+LEVELS = {1: "lead", 2: "smm"}  # level -> the role that handles (and acknowledges) it
+
+
+class Forbidden(DeskError):
+    status = 403
+
+
+class Escalation(db.Model):
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "reason", "level", name="uq_escalation_ticket_reason_level"),
+        # The ladder sweep: open, unacknowledged escalations by deadline.
+        Index("ix_escalation_open_due", "resolved_at", "acknowledged_at", "ack_due_at"),
+        Index("ix_escalation_level_created", "level", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id"), index=True)
+    reason: Mapped[str] = mapped_column(String(12))
+    level: Mapped[int]
+    raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    rule: Mapped[str | None] = mapped_column(String(60))  # the rule's name when no user raised it
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    renotified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incident.id"))
+
+    ticket: Mapped[Ticket] = relationship()
+    raised_by: Mapped[User | None] = relationship(foreign_keys=[raised_by_id])
+    acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
+    resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+    @property
+    def state(self) -> str:
+        if self.resolved_at:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at else "open"
+
+    @property
+    def raised_by_label(self) -> str:
+        return self.raised_by.name if self.raised_by else f"rule: {self.rule or 'system'}"
+
+
+def can_handle(user: User, level: int) -> bool:
+    """Leads handle level 1, SMMs (and admins) level 1 and 2."""
+    return user.has_role(LEVELS[level])
+
+
+def escalate(ticket_id: int, reason: str, level: int, note: str, now: datetime,
+             user_id: int | None = None, rule: str | None = None) -> Escalation:
+    """Raise an escalation once per (ticket, reason, level); a repeat returns the first. Commits."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    escalation, _created = raise_escalation(ticket, reason, level, note, now, user_id=user_id,
+                                            rule=rule)
+    db.session.commit()
+    return escalation
+
+
+def raise_escalation(ticket: Ticket, reason: str, level: int, note: str, now: datetime, *,
+                     user_id: int | None = None, rule: str | None = None,
+                     incident_id: int | None = None) -> tuple[Escalation, bool]:
+    """The escalation for (ticket, reason, level), created if new; no commit (for receivers)."""
+    if reason not in REASONS:
+        raise DeskError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
+    if level not in LEVELS:
+        raise DeskError("the level is 1 (team lead) or 2 (SMM)")
+    note = (note or "").strip()
+    if len(note) > 2000:
+        raise DeskError("a note has at most 2000 characters")
+    existing = _find(ticket.id, reason, level)
+    if existing is not None:
+        return existing, False
+    escalation = Escalation(ticket_id=ticket.id, reason=reason, level=level, note=note,
+                            raised_by_id=user_id, rule=None if user_id else (rule or "system"),
+                            created_at=now, ack_due_at=now + ack_window(),
+                            incident_id=incident_id)
+    try:
+        # A savepoint: a concurrent rule that inserted the same key first wins, we read it.
+        with db.session.begin_nested():
+            db.session.add(escalation)
+    except IntegrityError:
+        return _find(ticket.id, reason, level), False
+    ticket.escalated = True
+    audit.record("escalation.raised", ticket_id=ticket.id, user_id=user_id,
+                 actor="user" if user_id else f"rule:{escalation.rule}", at=now,
+                 data={"escalation_id": escalation.id, "reason": reason, "level": level,
+                       "note": note, "incident_id": incident_id})
+    announce(escalation, "raised", now)
+    return escalation, True
+
+
+def acknowledge(escalation_id: int, user: User, now: datetime) -> Escalation:
+    """Record who acknowledged it (stops the ladder); Forbidden below the level's role. Commits."""
+    escalation = _get_for(escalation_id, user)
+    if escalation.acknowledged_at is None and escalation.resolved_at is None:
+        escalation.acknowledged_at, escalation.acknowledged_by_id = now, user.id
+        audit.record("escalation.acknowledged", ticket_id=escalation.ticket_id, user_id=user.id,
+                     at=now, data={"escalation_id": escalation.id, "level": escalation.level})
+        announce(escalation, "acknowledged", now, notify_users=False)
+        db.session.commit()
+    return escalation
+
+
+def resolve(escalation_id: int, user: User, note: str, now: datetime) -> Escalation:
+    """Close it with a resolution note; the ticket stays escalated while others are open. Commits."""
+    escalation = _get_for(escalation_id, user)
+    note = (note or "").strip()
+    if not note:
+        raise DeskError("say how it was resolved (a resolution note is required)")
+    if len(note) > 2000:
+        raise DeskError("a note has at most 2000 characters")
+    if escalation.resolved_at is not None:
+        return escalation
+    escalation.resolved_at, escalation.resolved_by_id = now, user.id
+    escalation.resolution_note = note
+    if escalation.acknowledged_at is None:
+        escalation.acknowledged_at, escalation.acknowledged_by_id = now, user.id
+    db.session.flush()
+    escalation.ticket.escalated = db.session.scalar(select(exists().where(
+        Escalation.ticket_id == escalation.ticket_id, Escalation.resolved_at.is_(None))))
+    audit.record("escalation.resolved", ticket_id=escalation.ticket_id, user_id=user.id, at=now,
+                 data={"escalation_id": escalation.id, "note": note})
+    announce(escalation, "resolved", now, notify_users=False)
+    db.session.commit()
+    return escalation
+
+
+def ladder_sweep(now: datetime) -> dict:
+    """Renotify overdue unacknowledged escalations once (level 1 climbs to 2) and apply the
+    breach-plus-minutes rule; idempotent, safe to run concurrently. Commits."""
+    from desk.escalation_rules import breach_level2_due
+    renotified = climbed = 0
+    overdue = db.session.scalars(select(Escalation.id).where(
+        Escalation.resolved_at.is_(None), Escalation.acknowledged_at.is_(None),
+        Escalation.renotified_at.is_(None), Escalation.ack_due_at <= now)
+        .order_by(Escalation.ack_due_at).limit(500)).all()
+    for escalation_id in overdue:
+        claimed = db.session.execute(
+            update(Escalation).where(Escalation.id == escalation_id,
+                                     Escalation.renotified_at.is_(None))
+            .values(renotified_at=now).execution_options(synchronize_session=False))
+        if claimed.rowcount != 1:
+            continue  # another sweep took it
+        escalation = db.session.get(Escalation, escalation_id)
+        db.session.refresh(escalation)
+        renotified += 1
+        audit.record("escalation.renotified", ticket_id=escalation.ticket_id, actor="rule:ladder",
+                     at=now, data={"escalation_id": escalation.id, "level": escalation.level})
+        announce(escalation, "reminder", now)
+        if escalation.level == 1:
+            _up, created = raise_escalation(
+                escalation.ticket, escalation.reason, 2,
+                f"Level 1 not acknowledged in time. {escalation.note}".strip(), now,
+                rule="ladder", incident_id=escalation.incident_id)
+            climbed += int(created)
+    breach = breach_level2_due(now)
+    db.session.commit()
+    return {"renotified": renotified, "climbed": climbed, "breach_level2": breach}
+
+
+def ack_window() -> timedelta:
+    from desk.escalation_rules import current_settings
+    return timedelta(minutes=current_settings().ack_minutes)
+
+
+def level_users(level: int) -> list[User]:
+    """Who handles a level: leads for 1 (SMMs when there are none), SMMs for 2."""
+    role = LEVELS[level]
+    users = db.session.scalars(select(User).where(User.role == role, User.active)).all()
+    if not users and level == 1:
+        users = db.session.scalars(select(User).where(User.role == "smm", User.active)).all()
+    return list(users)
+
+
+def announce(escalation: Escalation, event: str, now: datetime, notify_users: bool = True) -> None:
+    """Tell the level's people (in-app, e-mail job) and the chat bridge (signed webhook job)."""
+    from desk.webhooks_out import queue_event
+    ticket = escalation.ticket or db.session.get(Ticket, escalation.ticket_id)
+    if notify_users:
+        recipients = [u.id for u in level_users(escalation.level)]
+        text = describe(escalation, ticket, event)
+        created = notify(recipients, "escalation", text, dedupe_key=f"escalation:{escalation.id}:{event}",
+                         link=f"/tickets/{ticket.id}", ticket_id=ticket.id, now=now)
+        if created and current_app.config.get("SMTP_HOST"):
+            enqueue_after_commit("notify", "workers.escalations.mail_escalation",
+                                 escalation.id, event)
+    queue_event(f"escalation.{event}", payload(escalation, ticket), now)
+
+
+def describe(escalation: Escalation, ticket: Ticket, event: str = "raised") -> str:
+    """One line for notifications and e-mail (plain text; templates escape it)."""
+    prefix = "Reminder: not acknowledged yet. " if event == "reminder" else ""
+    who = "SMM" if escalation.level == 2 else "team lead"
+    return (f"{prefix}{ticket.reference} escalated to {who} ({escalation.reason}): "
+            f"{(ticket.subject or '')[:120]}")
+
+
+def payload(escalation: Escalation, ticket: Ticket) -> dict:
+    return {"escalation_id": escalation.id, "ticket_id": ticket.id,
+            "ticket_reference": ticket.reference, "reason": escalation.reason,
+            "level": escalation.level, "state": escalation.state, "note": escalation.note,
+            "raised_by": escalation.raised_by_id, "rule": escalation.rule,
+            "incident_id": escalation.incident_id,
+            "created_at": escalation.created_at.isoformat(),
+            "ack_due_at": escalation.ack_due_at.isoformat()}
+
+
+def queue(level: int | None, state: str, limit: int = 200) -> list[Escalation]:
+    """Escalations in one state (open, acknowledged, resolved), optionally of one level."""
+    query = select(Escalation)
+    if level:
+        query = query.where(Escalation.level == level)
+    if state == "resolved":
+        query = query.where(Escalation.resolved_at.is_not(None)).order_by(Escalation.resolved_at.desc())
+    elif state == "acknowledged":
+        query = query.where(Escalation.resolved_at.is_(None), Escalation.acknowledged_at.is_not(None)
+                            ).order_by(Escalation.acknowledged_at.desc())
+    else:
+        query = query.where(Escalation.resolved_at.is_(None), Escalation.acknowledged_at.is_(None)
+                            ).order_by(Escalation.ack_due_at)
+    return list(db.session.scalars(query.limit(limit)))
+
+
+def counts(level: int | None) -> dict[str, int]:
+    """How many escalations are open, acknowledged and resolved (of one level, or all)."""
+    state = case((Escalation.resolved_at.is_not(None), "resolved"),
+                 (Escalation.acknowledged_at.is_not(None), "acknowledged"), else_="open")
+    query = select(state, func.count()).group_by(state)
+    if level:
+        query = query.where(Escalation.level == level)
+    found = dict(db.session.execute(query).all())
+    return {name: found.get(name, 0) for name in ("open", "acknowledged", "resolved")}
+
+
+def for_ticket(ticket_id: int) -> list[Escalation]:
+    return list(db.session.scalars(select(Escalation).where(Escalation.ticket_id == ticket_id)
+                                   .order_by(Escalation.created_at.desc(), Escalation.id.desc())))
+
+
+def _find(ticket_id: int, reason: str, level: int) -> Escalation | None:
+    return db.session.scalar(select(Escalation).where(
+        Escalation.ticket_id == ticket_id, Escalation.reason == reason, Escalation.level == level))
+
+
+def _get_for(escalation_id: int, user: User) -> Escalation:
+    escalation = db.session.get(Escalation, escalation_id)
+    if escalation is None:
+        raise NotFound(f"no escalation {escalation_id}")
+    if not can_handle(user, escalation.level):
+        raise Forbidden("only a team lead can handle level 1 and only the SMM level 2")
+    return escalation

@@ -1,0 +1,126 @@
+"""The notification centre (list, badge count, mark read) and escalation e-mail through a
+real SMTP server on loopback (aiosmtpd)."""
+import socket
+from datetime import datetime, timezone
+from email import message_from_bytes
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from desk.escalations import acknowledge, escalate, ladder_sweep
+from desk.extensions import db
+from desk.notifications import Notification, notify
+from desk.auth import User
+from tests.factories import make_ticket, minutes
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
+
+
+def test_notify_is_idempotent_per_user_and_key(app_ctx, make_user):
+    a, b = make_user("smm"), make_user("smm")
+    notify([a.id], "escalation", "uno", dedupe_key="k1", now=T0)
+    notify([a.id, b.id], "escalation", "uno otra vez", dedupe_key="k1", now=T0)
+    db.session.commit()
+    rows = db.session.scalars(select(Notification).order_by(Notification.user_id)).all()
+    assert [(n.user_id, n.text) for n in rows] == [(a.id, "uno"), (b.id, "uno otra vez")]
+
+
+def test_centre_lists_counts_and_marks_read(app, client, login, make_user):
+    me, other = make_user("smm"), make_user("smm")
+    with app.app_context():
+        for i in range(3):
+            notify([me.id], "escalation", f"T-{i} escalado <script>x</script>", dedupe_key=f"n{i}",
+                   link=f"/tickets/{i}", now=T0 + minutes(i))
+        notify([other.id], "escalation", "not yours", dedupe_key="o1", now=T0)
+        db.session.commit()
+        mine = db.session.scalars(select(Notification.id).where(Notification.user_id == me.id)
+                                  .order_by(Notification.id)).all()
+        theirs = db.session.scalar(select(Notification.id).where(Notification.user_id == other.id))
+    login(me)
+    badge = client.get("/notifications/badge")
+    assert badge.status_code == 200 and b'data-count="3"' in badge.data
+    page = client.get("/notifications")
+    assert page.status_code == 200 and page.data.count(b'class="notification kind-escalation unread"') == 3
+    assert b"<script>x</script>" not in page.data and b"&lt;script&gt;" in page.data
+    assert b"not yours" not in page.data
+    response = client.post(f"/notifications/{mine[0]}/read", headers={"HX-Request": "true"})
+    assert response.status_code == 200 and b'id="notification-list"' in response.data
+    assert b'data-count="2"' in client.get("/notifications/badge").data
+    client.post(f"/notifications/{theirs}/read")  # someone else's: left alone
+    assert client.post("/notifications/read-all").status_code == 302
+    assert b'data-count="0"' in client.get("/notifications/badge").data
+    with app.app_context():
+        assert db.session.get(Notification, theirs).read_at is None
+
+
+def test_bell_is_in_the_navigation(client, login, make_user):
+    login(make_user("cm"))
+    page = client.get("/preferences")
+    assert b'id="notification-bell"' in page.data and b"/notifications/badge" in page.data
+    assert b"escalations.css" in page.data
+
+
+def test_centre_needs_sign_in(client):
+    assert client.get("/notifications").status_code == 302
+    assert client.get("/notifications/badge").status_code == 302
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """aiosmtpd on a free loopback port, wired into DESK_SMTP_*."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", port)
+    monkeypatch.setitem(app.config, "MAIL_FROM", "desk@desk.test")
+    yield inbox
+    controller.stop()
+
+
+def test_escalation_mail_goes_to_the_levels_people(app, make_user, smtp_server, run_jobs):
+    smm = make_user("smm", email="smm@desk.test")
+    make_user("lead", email="lead@desk.test")
+    cm = make_user("cm")
+    with app.app_context():
+        ticket = make_ticket("Esto es inaceptable", now=T0)
+        escalation_id = escalate(ticket.id, "complaint", 2, "Cliente con 80k seguidores", T0,
+                                 user_id=cm.id).id
+        reference = ticket.reference
+    run_jobs()
+    [(recipients, mail)] = smtp_server.messages
+    assert recipients == ["smm@desk.test"]
+    assert reference in mail["Subject"] and "complaint" in mail["Subject"]
+    body = mail.get_payload(decode=True).decode()
+    assert "Cliente con 80k seguidores" in body and f"http://desk.test/tickets/" in body
+    # The reminder at the deadline is mailed too; once acknowledged, nothing more.
+    with app.app_context():
+        ladder_sweep(T0 + minutes(15))
+    run_jobs()
+    assert len(smtp_server.messages) == 2 and "Reminder" in smtp_server.messages[1][1]["Subject"]
+    with app.app_context():
+        acknowledge(escalation_id, db.session.get(User, smm.id), T0 + minutes(16))
+        assert ladder_sweep(T0 + minutes(60))["renotified"] == 0
+    run_jobs()
+    assert len(smtp_server.messages) == 2
+
+
+def test_no_smtp_no_mail_job(app, make_user, run_jobs):
+    make_user("smm", email="smm2@desk.test")
+    with app.app_context():
+        ticket = make_ticket(now=T0)
+        escalate(ticket.id, "other", 2, "", T0, rule="test")
+    assert run_jobs() == 0

@@ -1,0 +1,25 @@
+"""Escalation jobs: the ladder sweep, e-mail to the level's people, signed outgoing webhooks."""
+from workers import job
+
+
+@job
+def ladder_sweep() -> dict:
+    """Periodic: renotify/climb overdue escalations and apply the breach-plus-minutes rule."""
+    from desk.clock import now
+    from desk.escalations import ladder_sweep as sweep
+    return sweep(now())
+
+
+@job
+def mail_escalation(escalation_id: int, event: str) -> int:
+    """E-mail the people of the escalation's level (notify queue); returns recipients."""
+    from desk.notify_mail import mail_escalation as send
+    return send(escalation_id, event)
+
+
+@job
+def deliver_webhook(delivery_id: int) -> str:
+    """Send one outgoing webhook; raises while retries remain (RQ Retry)."""
+    from desk.clock import now
+    from desk.webhooks_out import deliver
+    return deliver(delivery_id, now())
