@@ -1,0 +1,90 @@
+"""SQL building blocks that work on SQLite and PostgreSQL: durations, percentiles, buckets."""
+import math
+
+from sqlalchemy import Integer, cast, func, literal, literal_column, or_, select
+
+from desk.extensions import db
+
+
+def dialect() -> str:
+    return db.session.get_bind().dialect.name
+
+
+def seconds_between(later, earlier):
+    """Seconds from `earlier` to `later`, as an SQL expression."""
+    if dialect() == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def within_days(moment, start, days: int):
+    """SQL: start < moment <= start + days."""
+    if dialect() == "postgresql":
+        return (moment > start) & (moment <= start + literal_column(f"interval '{int(days)} days'"))
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff" text: comparing text keeps the index usable.
+    until = func.strftime("%Y-%m-%d %H:%M:%f000", start, f"+{int(days)} days")
+    return (moment > start) & (moment <= until)
+
+
+def window_closed(start, now, days: int):
+    """SQL: start + days <= now (the observation window is over)."""
+    if dialect() == "postgresql":
+        return start + literal_column(f"interval '{int(days)} days'") <= now
+    return func.julianday(start) + days <= func.julianday(now.replace(tzinfo=None))
+
+
+def bucket(column, granularity: str):
+    """The day or ISO week (Monday) a UTC timestamp falls in, as an SQL date string/date."""
+    if dialect() == "postgresql":
+        return func.to_char(func.date_trunc(granularity, func.timezone("UTC", column)), "YYYY-MM-DD")
+    if granularity == "week":
+        return func.date(column, "weekday 0", "-6 days")
+    return func.date(column)
+
+
+def percentiles(value, conditions, ps=(0.5, 0.9), group=None, joins=()) -> dict:
+    """{group key: {p: value}} of `value` over rows matching `conditions` (None group key
+    when ungrouped). PostgreSQL: percentile_cont in SQL; SQLite: ranks by window functions,
+    fetching at most two rows per percentile and group (never all the rows)."""
+    group_col = (group if group is not None else literal(1)).label("g")
+    if dialect() == "postgresql":
+        columns = [func.percentile_cont(p).within_group(value.asc()).label(f"p{i}")
+                   for i, p in enumerate(ps)]
+        stmt = select(group_col, *columns)
+        for target, on in joins:
+            stmt = stmt.join(target, on)
+        stmt = stmt.where(*conditions, value.is_not(None)).group_by(group_col)
+        return {(row.g if group is not None else None):
+                {p: _num(getattr(row, f"p{i}")) for i, p in enumerate(ps)}
+                for row in db.session.execute(stmt)}
+    inner = select(group_col, value.label("v"),
+                   func.row_number().over(partition_by=group_col, order_by=value).label("rn"),
+                   func.count().over(partition_by=group_col).label("n"))
+    for target, on in joins:
+        inner = inner.join(target, on)
+    ranked = inner.where(*conditions, value.is_not(None)).subquery()
+    wanted = []
+    for p in ps:
+        low = cast(p * (ranked.c.n - 1), Integer) + 1
+        wanted += [ranked.c.rn == low, ranked.c.rn == low + 1]
+    rows = db.session.execute(select(ranked.c.g, ranked.c.v, ranked.c.rn, ranked.c.n)
+                              .where(or_(*wanted))).all()
+    found: dict = {}
+    for row in rows:
+        found.setdefault(row.g, {})[row.rn] = (row.v, row.n)
+    result = {}
+    for key, ranks in found.items():
+        n = next(iter(ranks.values()))[1]
+        values = {}
+        for p in ps:
+            pos = p * (n - 1)
+            low = math.floor(pos)
+            v_low = ranks[low + 1][0]
+            v_high = ranks.get(low + 2, (v_low,))[0]
+            values[p] = _num(v_low + (v_high - v_low) * (pos - low))
+        result[key if group is not None else None] = values
+    return result
+
+
+def _num(value):
+    return None if value is None else float(value)

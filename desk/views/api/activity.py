@@ -1,0 +1,71 @@
+"""POST /api/v1/activity: customer activity events (one, or a batch under "events")."""
+from datetime import datetime
+
+from flask import jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from desk.activity import ActivityInput, record_events, summarize
+from desk.api_spec import document
+from desk.auth import token_required
+from desk.clock import now as clock_now
+from desk.views.api import bp, parse_body
+
+MAX_BATCH = 1000
+
+
+class ActivityIn(BaseModel):
+    """One event; the customer is found by platform + platform_user_id, or by email."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    kind: str = Field(min_length=1, max_length=40, examples=["purchase"])
+    occurred_at: datetime
+    source: str = Field("api", min_length=1, max_length=60)
+    external_id: str | None = Field(None, max_length=200, description="idempotency key per source")
+    platform: str | None = Field(None, max_length=20)
+    platform_user_id: str | None = Field(None, max_length=100)
+    email: str | None = Field(None, max_length=254)
+    data: dict = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _identified(self):
+        if not ((self.platform and self.platform_user_id) or self.email):
+            raise ValueError("give platform and platform_user_id, or email")
+        return self
+
+
+class ActivityBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[ActivityIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ActivityResult(BaseModel):
+    index: int
+    status: str  # imported, duplicate, unmatched, rejected
+    reason: str = ""
+    event_id: int | None = None
+
+
+class ActivityResponse(BaseModel):
+    imported: int
+    duplicate: int
+    unmatched: int
+    rejected: int
+    results: list[ActivityResult]
+
+
+document("/activity", "post",
+         "Record customer activity (purchase, visit, sign-up...): one event, or {\"events\": [...]}",
+         request=ActivityBatch, response=ActivityResponse, errors=(400, 401, 422))
+
+
+@bp.post("/activity")
+@token_required
+def post_activity():
+    body = request.get_json(silent=True)
+    batch = isinstance(body, dict) and "events" in body
+    items = parse_body(ActivityBatch).events if batch else [parse_body(ActivityIn)]
+    outcomes = record_events([ActivityInput(**item.model_dump()) for item in items], clock_now())
+    response = ActivityResponse(**summarize(outcomes), results=[
+        ActivityResult(index=o.index, status=o.status, reason=o.reason, event_id=o.event_id)
+        for o in outcomes])
+    return jsonify(response.model_dump()), 200

@@ -1,0 +1,50 @@
+"""GET /api/v1/reports/service: the service report's figures as JSON."""
+from flask import jsonify, request
+from pydantic import BaseModel
+
+from desk.api_spec import document
+from desk.auth import token_required
+from desk.clock import now as clock_now
+from desk.reports import PRESETS, filters_from_args, service_report
+from desk.reports.service import Figures
+from desk.retention import Retention
+from desk.views.api import bp
+
+
+class ServiceReportOut(BaseModel):
+    filters: dict
+    generated_at: str
+    totals: Figures
+    escalations: dict
+    distribution: list[dict]
+    trend: list[Figures]
+    channels: list[Figures]
+    agents: list[Figures]
+    canned_replies: list[dict]
+    retention: Retention
+    extra: dict
+
+
+def _query(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema}
+
+
+document("/reports/service", "get",
+         "Service report: volume, response times (seconds), SLA attainment, CSAT, retention",
+         response=ServiceReportOut, parameters=[
+             _query("period", "preset (default last_30_days)", {"type": "string", "enum": list(PRESETS)}),
+             _query("start", "first day of a custom period", {"type": "string", "format": "date"}),
+             _query("end", "last day of a custom period (inclusive)", {"type": "string", "format": "date"}),
+             _query("channel_id", "only this channel", {"type": "integer"}),
+             _query("agent_id", "only this agent", {"type": "integer"}),
+             _query("granularity", "trend buckets", {"type": "string", "enum": ["day", "week"]}),
+         ])
+
+
+@bp.get("/reports/service")
+@token_required
+def report_service():
+    now = clock_now()
+    report = service_report(filters_from_args(request.args, now), now)
+    return jsonify(report.as_dict())

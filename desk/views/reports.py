@@ -1,0 +1,107 @@
+"""The service report page for SMMs: filters, figures, charts, CSV download, print view."""
+from flask import Blueprint, Response, render_template, request
+from flask_babel import format_date, format_decimal
+from sqlalchemy import select
+
+from desk.auth import User, role_required
+from desk.channel_accounts import Channel
+from desk.clock import now as clock_now
+from desk.extensions import db
+from desk.reports import PRESETS, filters_from_args, service_report
+from desk.reports.export import to_csv
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.before_request
+@role_required("smm")
+def _smm_only():
+    """The service report is for SMMs (and admins)."""
+
+
+def _report():
+    now = clock_now()
+    filters = filters_from_args(request.args, now)
+    return filters, service_report(filters, now)
+
+
+def _choices():
+    channels = db.session.execute(select(Channel.id, Channel.name, Channel.platform).order_by(Channel.name)).all()
+    agents = db.session.execute(select(User.id, User.name).where(User.active.is_(True))
+                                .order_by(User.name)).all()
+    return {"channels": channels, "agents": agents, "presets": PRESETS}
+
+
+@bp.get("/reports")
+def service():
+    filters, report = _report()
+    template = "reports/_body.html" if request.headers.get("HX-Request") else "reports/service.html"
+    response = Response(render_template(template, report=report, filters=filters,
+                                        chart_data=chart_data(report), **_choices()))
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+@bp.get("/reports.csv")
+def service_csv():
+    filters, report = _report()
+    name = f"service-report-{filters.start.date()}-{filters.end.date()}.csv"
+    return Response(to_csv(report), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@bp.get("/reports/print")
+def service_print():
+    filters, report = _report()
+    return render_template("reports/print.html", report=report, filters=filters,
+                           chart_data=chart_data(report), **_choices())
+
+
+def chart_data(report) -> dict:
+    """What static/reports.js draws: plain numbers and labels only."""
+    return {
+        "distribution": {"labels": [row["bucket"] for row in report.distribution],
+                         "counts": [row["count"] for row in report.distribution]},
+        "trend": {"labels": [row.label for row in report.trend],
+                  "attainment": [_pct(row.attainment) for row in report.trend],
+                  "csat": [_pct(row.csat_score) for row in report.trend],
+                  "volume": [row.volume for row in report.trend]},
+        "retention": {"labels": [row.group for row in report.retention.cohorts],
+                      "rate": [_pct(row.rate) for row in report.retention.cohorts],
+                      "retained": [row.retained for row in report.retention.cohorts],
+                      "lost": [row.lost for row in report.retention.cohorts],
+                      "open_returned": [row.open_returned for row in report.retention.cohorts],
+                      "open": [row.open for row in report.retention.cohorts]},
+    }
+
+
+def _pct(value):
+    return None if value is None else round(value * 100, 1)
+
+
+@bp.app_template_filter("duration")
+def duration(seconds) -> str:
+    """Seconds as "42s", "12m", "1h 05m" or "2d 3h"; an em dash when there is no value."""
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    minutes, hours = s // 60, s // 3600
+    if hours >= 24:
+        return f"{hours // 24}d {hours % 24}h"
+    if hours:
+        return f"{hours}h {minutes % 60:02d}m"
+    return f"{minutes}m"
+
+
+@bp.app_template_filter("percent")
+def percent(value) -> str:
+    """A 0..1 ratio as a percentage in the viewer's locale; an em dash when undefined."""
+    return "—" if value is None else format_decimal(value * 100, format="#,##0.#") + " %"
+
+
+@bp.app_template_filter("day")
+def day(value) -> str:
+    """A date in the viewer's language ("Jun 30, 2026" / "30 jun 2026")."""
+    return format_date(value, "medium")

@@ -1,0 +1,126 @@
+"""The service report for a quarter: budget < 2 s over 1M tickets (PostgreSQL).
+
+    python tests/perf/bench_report.py                          # small: 20k tickets, temporary SQLite
+    DESK_BENCH_SCALE=large python tests/perf/bench_report.py   # 1M tickets on PostgreSQL
+    DESK_BENCH_REPORT_SIZES=200000 DESK_BENCH_SCALE=large python tests/perf/bench_report.py
+
+Each size gets a fresh database (on the server of DESK_BENCH_DATABASE_URL, default the local
+desk/desk PostgreSQL). Tickets come from tests/perf/generate.py (spread over 180 days, so a
+quarter holds about half of them); surveys (40 % of answered tickets, 70 % of them rated)
+and activity events (one per three customers) are added in SQL. Timed: the whole report
+(every figure, breakdown, trend and retention) for the last 90 days, all channels; then for
+one channel; then the JSON/CSV rendering is left out (it is microseconds).
+"""
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+BUDGET_MS = 2000.0
+RUNS = 5
+PG_ADMIN = os.environ.get("DESK_BENCH_DATABASE_URL",
+                          "postgresql+psycopg://desk:desk@127.0.0.1:5432/postgres")
+NOW = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
+
+
+def percentile(samples, q):
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def make_database(backend: str, folder: str):
+    """(url, drop) for a fresh database."""
+    if backend == "sqlite":
+        return f"sqlite:///{folder}/bench.sqlite3", lambda: None
+    import psycopg
+    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+    name = f"desk_bench_report_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def _feedback_rows() -> None:
+    """Surveys and activity events in bulk, in SQL (hash of the id decides who gets one)."""
+    from sqlalchemy import text
+
+    from desk.extensions import db
+    pg = db.engine.dialect.name == "postgresql"
+    hours14 = "interval '14 days'" if pg else None
+    expires = f"t.resolved_at + {hours14}" if pg else "datetime(t.resolved_at, '+14 days')"
+    answered = f"t.resolved_at + interval '3 hours'" if pg else "datetime(t.resolved_at, '+3 hours')"
+    later = "t.resolved_at + (t.id % 120) * interval '1 day'" if pg else \
+        "datetime(t.resolved_at, '+' || (t.id % 120) || ' days')"
+    db.session.execute(text(f"""
+        INSERT INTO survey (ticket_id, customer_id, token_hash, language, state, created_at,
+                            sent_at, expires_at, answered_at, rating, answered_via)
+        SELECT t.id, t.customer_id, NULL, 'es', 'sent', t.resolved_at, t.resolved_at, {expires},
+               CASE WHEN t.id % 10 < 7 THEN {answered} END,
+               CASE WHEN t.id % 10 < 7 THEN 1 + (t.id * 7) % 5 END,
+               CASE WHEN t.id % 10 < 7 THEN 'web' END
+        FROM ticket t WHERE t.resolved_at IS NOT NULL AND t.first_response_at IS NOT NULL
+          AND t.id % 5 < 2"""))
+    db.session.execute(text(f"""
+        INSERT INTO activity_event (customer_id, kind, occurred_at, source, external_id, data, created_at)
+        SELECT t.customer_id, 'purchase', {later}, 'bench', 'b' || t.id, '{{}}', t.resolved_at
+        FROM ticket t WHERE t.resolved_at IS NOT NULL AND t.id % 3 = 0"""))
+    db.session.execute(text("ANALYZE"))
+    db.session.commit()
+
+
+def bench_size(n: int, backend: str) -> dict:
+    from desk import create_app
+    from desk.extensions import db
+    from desk.reports import ReportFilter, service_report
+    from tests.perf.generate import generate
+    with tempfile.TemporaryDirectory() as folder:
+        url, drop = make_database(backend, folder)
+        try:
+            app = create_app({"TESTING": True, "SECRET_KEY": "bench", "DATABASE_URL": url,
+                              "REDIS_URL": "redis://127.0.0.1:1/0"})
+            with app.app_context():
+                db.create_all()
+                generate(n, now=NOW, batch=10_000, progress=sys.stderr.isatty())
+                _feedback_rows()
+                quarter = ReportFilter(start=NOW - timedelta(days=90), end=NOW, granularity="week")
+                samples = []
+                for _ in range(RUNS):
+                    db.session.remove()
+                    started = time.perf_counter()
+                    report = service_report(quarter, NOW)
+                    samples.append((time.perf_counter() - started) * 1000)
+                volume = report.totals.volume
+        finally:
+            drop()
+    return {"name": f"service report, a quarter ({backend})", "n": RUNS,
+            "median_ms": round(percentile(samples, 50), 1), "p95_ms": round(percentile(samples, 95), 1),
+            "p99_ms": round(percentile(samples, 99), 1), "budget": f"< {BUDGET_MS:.0f} ms at 1M tickets",
+            "ok": percentile(samples, 95) < BUDGET_MS, "data_size": f"{n} tickets ({volume} in the quarter)"}
+
+
+def run(report: list) -> None:
+    """Append one result per size (small: SQLite 20k; large: PostgreSQL 1M)."""
+    if os.environ.get("DESK_BENCH_SCALE") == "large":
+        sizes = os.environ.get("DESK_BENCH_REPORT_SIZES", "1000000")
+        backend = "postgresql"
+    else:
+        sizes, backend = os.environ.get("DESK_BENCH_REPORT_SIZES", "20000"), "sqlite"
+    for size in [int(s) for s in sizes.split(",") if s.strip()]:
+        report.append(bench_size(size, backend))
+
+
+if __name__ == "__main__":
+    results: list = []
+    run(results)
+    for result in results:
+        print(result)

@@ -1,0 +1,19 @@
+"""Satisfaction jobs: send a scheduled survey; e-mail the weekly service report."""
+from desk import feedback
+from desk.clock import now as clock_now
+from workers import job
+
+
+@job
+def send_survey(ticket_id: int) -> str | None:
+    """Send the ticket's scheduled survey (idempotent: a sent one is left alone)."""
+    survey = feedback.send_survey(ticket_id, clock_now())
+    return survey.state if survey else None
+
+
+@job
+def send_weekly_report() -> int:
+    """E-mail last week's service report to every SMM not yet sent it; returns how many."""
+    from desk.reports.weekly import send_weekly_report as send
+    return send(clock_now())
+
