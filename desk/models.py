@@ -7,6 +7,9 @@ MODEL_MODULES = [
     "desk.replies",  # canned replies and their usage
     "desk.sla_policies",  # SLA policies, calendars, clock events
     "desk.escalations",  # escalations, rules, incidents
+    "desk.crisis",  # crisis incidents and held replies (receivers)
+    "desk.escalation_rules",  # editable escalation rules (receivers)
+    "desk.webhooks_out",  # outgoing webhook outbox
     "desk.feedback",  # CSAT surveys
     "desk.activity",  # customer activity events (retention)
     "desk.outbound",  # outbound delivery attempts

@@ -80,7 +80,7 @@ def _flush_after_commit(session) -> None:
             enqueue(queue_name, job_name, *args, job_id=job_id, **kwargs)
 
 
-def _drop_after_rollback(session) -> None:
+def _drop_after_rollback(session, *_) -> None:
     session.info.pop("after_commit_jobs", None)
 
 
@@ -91,3 +91,21 @@ def install_session_hooks() -> None:
     if not event.contains(Session, "after_commit", _flush_after_commit):
         event.listen(Session, "after_commit", _flush_after_commit)
         event.listen(Session, "after_soft_rollback", _drop_after_rollback)
+
+
+def set_flag(name: str, ttl_seconds: int) -> bool | None:
+    """Set a short-lived flag if absent: True if this call set it, False if it was already
+    set, None when Redis is down (used to coalesce jobs: one pending job covers many events)."""
+    try:
+        return bool(redis_connection().set(f"desk:flag:{name}", 1, nx=True, ex=ttl_seconds))
+    except RedisError as exc:
+        log.warning("redis unavailable, flag %s not set: %s", name, exc)
+        return None
+
+
+def clear_flag(name: str) -> None:
+    """Remove a flag set by set_flag (nothing when Redis is down)."""
+    try:
+        redis_connection().delete(f"desk:flag:{name}")
+    except RedisError:
+        pass

@@ -1,7 +1,7 @@
 """Tickets, their messages, internal notes and tags."""
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.auth import User
@@ -15,6 +15,8 @@ STATUSES = ("open", "pending", "resolved")  # pending = waiting on the customer
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_STATES = ("on_track", "at_risk", "breached", "met", "late", "waived")
 DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "recorded")
+# The clock states that still run; the inbox orders these by due time (partial index below).
+RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
 
 ticket_tags = Table(
     "ticket_tag", db.metadata,
@@ -35,6 +37,15 @@ class Ticket(db.Model):
         Index("ix_ticket_assignee_status", "assignee_id", "status"),
         Index("ix_ticket_channel_thread", "channel_id", "thread_key"),
         Index("ix_ticket_customer_channel", "customer_id", "channel_id"),
+        # The service report selects tickets by the time they were opened.
+        Index("ix_ticket_created", "created_at"),
+        # Inbox keyset pagination (desk/inbox_query.py): running clocks by due time, the rest
+        # by last change, resolved by resolution time; each order walks one index.
+        Index("ix_ticket_running_due", "status", "sla_due_at", "id",
+              postgresql_where=text(RUNNING_CLOCK_SQL), sqlite_where=text(RUNNING_CLOCK_SQL)),
+        Index("ix_ticket_status_updated", "status", "updated_at", "id"),
+        Index("ix_ticket_status_resolved", "status", "resolved_at", "id"),
+        Index("ix_ticket_status_created", "status", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +103,11 @@ class Message(db.Model):
     __table_args__ = (
         UniqueConstraint("channel_id", "platform_message_id"),
         Index("ix_message_ticket_sent", "ticket_id", "sent_at"),
+        # Retention (desk/retention.py): did this customer write again after a date?
+        Index("ix_message_customer_sent", "customer_id", "sent_at"),
+        # Inbox search: full-text index over message text (PostgreSQL only; SQLite uses LIKE).
+        Index("ix_message_text_fts", text("to_tsvector('simple', text)"),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -117,6 +133,7 @@ class Message(db.Model):
     delivery_state: Mapped[str | None] = mapped_column(String(10))
     delivery_error: Mapped[str | None] = mapped_column(Text)
     delivery_attempts: Mapped[int] = mapped_column(default=0)
+    sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # claimed by a send job
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canned_reply_id: Mapped[int | None]
 

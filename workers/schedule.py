@@ -9,6 +9,10 @@ from rq.cron import CronScheduler
 
 # (dotted job name, queue, setting that holds the interval in seconds)
 PERIODIC: list[tuple[str, str, str]] = [
+    ("workers.escalations.ladder_sweep", "default", "ESCALATION_SWEEP_SECONDS"),
+    ("workers.sla.sweep", "default", "SLA_SWEEP_SECONDS"),
+    ("workers.inbound.resweep", "inbound", "INBOUND_RESWEEP_SECONDS"),
+    ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
 ]
 
 
@@ -22,9 +26,22 @@ def registrations(config) -> list[tuple]:
     return [(_resolve(name), queue, int(config[setting])) for name, queue, setting in PERIODIC]
 
 
+# (dotted job name, queue, setting that holds a cron expression, in UTC)
+CRON: list[tuple[str, str, str]] = [
+    ("workers.feedback.send_weekly_report", "default", "WEEKLY_REPORT_CRON"),
+]
+
+
+def cron_registrations(config) -> list[tuple]:
+    """The cron-style jobs this configuration runs: (function, queue, cron expression)."""
+    return [(_resolve(name), queue, str(config[setting])) for name, queue, setting in CRON]
+
+
 def run_scheduler(config) -> None:
     from desk.queue import redis_connection
     scheduler = CronScheduler(connection=redis_connection(config["REDIS_URL"]), name="desk")
     for func, queue, interval in registrations(config):
         scheduler.register(func, queue, interval=interval)
+    for func, queue, cron in cron_registrations(config):
+        scheduler.register(func, queue, cron=cron)
     scheduler.start()

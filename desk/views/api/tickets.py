@@ -1,0 +1,194 @@
+"""GET /api/v1/tickets (filters on SLA state, status, channel, assignee; cursor pages) and one ticket."""
+import base64
+from datetime import datetime
+from typing import Literal
+
+from flask import g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from desk.api_spec import document
+from desk.auth import api_error, token_required
+from desk.channel_accounts import PLATFORMS, Channel
+from desk.clock import now as clock_now
+from desk.extensions import db
+from desk.sla import clocks_of, current_state
+from desk.sla_board import sla_condition
+from desk.tickets import STATUSES, Ticket
+from desk.views.api import bp
+
+SlaFilter = Literal["on_track", "at_risk", "breached", "met", "late", "waived"]
+
+
+class TicketQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt filter is an error, not "no filter"
+    sla: SlaFilter | None = None
+    status: Literal["open", "pending", "resolved"] | None = None
+    channel: str | None = Field(None, description="a channel id or a platform name")
+    assignee: str | None = Field(None, description="a user id, 'none' or 'me'")
+    limit: int = Field(50, ge=1, le=200)
+    cursor: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value):
+        if value is not None and not value.isdigit() and value not in PLATFORMS:
+            raise ValueError(f"must be a channel id or one of {', '.join(PLATFORMS)}")
+        return value
+
+    @field_validator("assignee")
+    @classmethod
+    def _assignee(cls, value):
+        if value is not None and not value.isdigit() and value not in ("none", "me"):
+            raise ValueError("must be a user id, 'none' or 'me'")
+        return value
+
+
+class ClockOut(BaseModel):
+    kind: str
+    cycle: int
+    state: str
+    policy_id: int | None
+    target_minutes: int
+    business_hours: bool
+    started_at: datetime
+    warn_at: datetime
+    due_at: datetime
+    warned_at: datetime | None
+    breached_at: datetime | None
+    breach_detected_at: datetime | None
+    replied_at: datetime | None
+    replied_by_id: int | None
+    waived_at: datetime | None
+
+
+class SlaOut(BaseModel):
+    state: str | None = Field(description="live state at the time of the request")
+    recorded_state: str | None = Field(description="state as last recorded (may lag one sweep)")
+    policy_id: int | None
+    due_at: datetime | None
+    warn_at: datetime | None
+    first_response_started_at: datetime | None
+    first_response_due_at: datetime | None
+    first_response_at: datetime | None
+    first_responder_id: int | None
+    clocks: list[ClockOut] | None = None
+
+
+class TicketOut(BaseModel):
+    id: int
+    reference: str
+    status: str
+    priority: str
+    kind: str
+    channel_id: int
+    platform: str
+    customer_id: int
+    customer_name: str
+    assignee_id: int | None
+    subject: str
+    created_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    resolution: str | None
+    sla: SlaOut
+
+
+class TicketPage(BaseModel):
+    tickets: list[TicketOut]
+    next_cursor: str | None
+
+
+PARAMS = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+           "description": text} for name, text in (
+    ("sla", "on_track | at_risk | breached | met | late | waived (live, at request time)"),
+    ("status", " | ".join(STATUSES)), ("channel", "channel id or platform name"),
+    ("assignee", "user id, none or me"), ("limit", "1-200, default 50"),
+    ("cursor", "next_cursor from the previous page"))]
+document("/tickets", "get", "Tickets with their SLA clock fields, newest first",
+         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422))
+document("/tickets/{ticket_id}", "get", "One ticket with every SLA clock", response=TicketOut,
+         parameters=[{"name": "ticket_id", "in": "path", "required": True,
+                      "schema": {"type": "integer"}}], errors=(401, 404))
+
+
+def ticket_out(ticket: Ticket, now: datetime, with_clocks: bool = False) -> dict:
+    sla = SlaOut(state=current_state(ticket, now), recorded_state=ticket.sla_state,
+                 policy_id=ticket.sla_policy_id, due_at=ticket.sla_due_at, warn_at=ticket.sla_warn_at,
+                 first_response_started_at=ticket.first_response_started_at,
+                 first_response_due_at=ticket.first_response_due_at,
+                 first_response_at=ticket.first_response_at,
+                 first_responder_id=ticket.first_responder_id,
+                 clocks=[ClockOut.model_validate(c, from_attributes=True) for c in clocks_of(ticket.id)]
+                 if with_clocks else None)
+    return TicketOut(id=ticket.id, reference=ticket.reference, status=ticket.status,
+                     priority=ticket.priority, kind=ticket.kind, channel_id=ticket.channel_id,
+                     platform=ticket.channel.platform, customer_id=ticket.customer_id,
+                     customer_name=ticket.customer.display_name, assignee_id=ticket.assignee_id,
+                     subject=ticket.subject, created_at=ticket.created_at,
+                     updated_at=ticket.updated_at, resolved_at=ticket.resolved_at,
+                     resolution=ticket.resolution, sla=sla).model_dump(
+        mode="json", exclude=None if with_clocks else {"sla": {"clocks"}})
+
+
+def _cursor_id(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        value = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
+    except (ValueError, UnicodeDecodeError):
+        value = ""
+    if not value.startswith("t:") or not value[2:].isdigit():
+        raise ValueError("the cursor is not one this API gave out")
+    return int(value[2:])
+
+
+def _filtered(query: TicketQuery, now: datetime):
+    stmt = select(Ticket)
+    if query.sla:
+        stmt = stmt.where(sla_condition(query.sla, now))
+    if query.status:
+        stmt = stmt.where(Ticket.status == query.status)
+    if query.channel:
+        stmt = stmt.where(Ticket.channel_id == int(query.channel)) if query.channel.isdigit() else \
+            stmt.where(Ticket.channel_id.in_(select(Channel.id).where(Channel.platform == query.channel)))
+    if query.assignee == "none":
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
+    elif query.assignee:
+        me = g.api_token.user_id if query.assignee == "me" else int(query.assignee)
+        stmt = stmt.where(Ticket.assignee_id == me)
+    return stmt
+
+
+@bp.get("/tickets")
+@token_required
+def list_tickets():
+    try:
+        query = TicketQuery.model_validate(request.args.to_dict())
+        after = _cursor_id(query.cursor)
+    except ValidationError as exc:
+        details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                   for e in exc.errors(include_url=False, include_input=False)]
+        return api_error(422, "invalid filter", details=details)
+    except ValueError as exc:
+        return api_error(400, str(exc))
+    now = clock_now()
+    stmt = _filtered(query, now)
+    if after is not None:
+        stmt = stmt.where(Ticket.id < after)
+    rows = db.session.scalars(stmt.options(selectinload(Ticket.channel), selectinload(Ticket.customer))
+                              .order_by(Ticket.id.desc()).limit(query.limit + 1)).all()
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    cursor = base64.urlsafe_b64encode(f"t:{rows[-1].id}".encode()).decode().rstrip("=") if more else None
+    return jsonify({"tickets": [ticket_out(t, now) for t in rows], "next_cursor": cursor})
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@token_required
+def get_ticket(ticket_id):
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        return api_error(404, f"no ticket {ticket_id}")
+    return jsonify(ticket_out(ticket, clock_now(), with_clocks=True))

@@ -1,0 +1,55 @@
+"""The SLA board for team leads: what is breached, what is about to breach, who is overloaded."""
+from flask import Blueprint, make_response, render_template, request
+from flask_login import current_user
+
+from desk import sla_board
+from desk.auth import NotFound, role_required
+from desk.clock import now as clock_now
+from desk.extensions import db
+from desk.tickets import Ticket
+
+bp = Blueprint("board", __name__, url_prefix="/board")
+
+
+@bp.before_request
+@role_required("lead")
+def _leads_only():
+    """Every board route is for leads and above."""
+
+
+def _body(now, status=200):
+    context = {"board": sla_board.build(now), "now": now, "stamp": sla_board.change_stamp(now),
+               "agents": sla_board.assignable_agents()}
+    template = "board/_body.html" if request.headers.get("HX-Request") else "board/index.html"
+    response = make_response(render_template(template, **context), status)
+    response.vary.add("HX-Request")
+    return response
+
+
+@bp.route("")
+def index():
+    return _body(clock_now())
+
+
+@bp.route("/poll")
+def poll():
+    """The cheap auto-refresh: 204 while nothing changed, else the new board body."""
+    now = clock_now()
+    if request.args.get("stamp") == sla_board.change_stamp(now):
+        return "", 204
+    return _body(now)
+
+
+@bp.route("/tickets/<int:ticket_id>/assign", methods=["POST"])
+def reassign(ticket_id):
+    from desk.ticket_actions import assign
+    raw = request.form.get("assignee_id", "")
+    assignee_id = int(raw) if raw.isdigit() else None
+    if raw and assignee_id is None:
+        raise NotFound("no such agent")
+    now = clock_now()
+    assign(ticket_id, current_user._get_current_object(), assignee_id, now)
+    ticket = db.session.get(Ticket, ticket_id)
+    return render_template("board/_row.html", ticket=ticket, now=now, saved=True,
+                           agents=sla_board.assignable_agents(),
+                           section=request.form.get("section", "at_risk"))
