@@ -1,7 +1,7 @@
 """Customers and their identities on each platform."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.clock import now as clock_now
@@ -10,6 +10,12 @@ from desk.types import UTCDateTime
 
 
 class Customer(db.Model):
+    __table_args__ = (
+        # Inbox search by customer name (PostgreSQL full text; SQLite uses LIKE).
+        Index("ix_customer_name_fts", text("to_tsvector('simple', display_name)"),
+              postgresql_using="gin").ddl_if(dialect="postgresql"),
+    )
+
     id: Mapped[int] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(254), index=True)

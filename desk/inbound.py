@@ -3,16 +3,21 @@
 The table is the ingest outbox: received -> enqueued -> processed | failed | dropped. A
 re-sweep enqueues what Redis never got, so an acknowledged event is never lost.
 """
-from datetime import datetime
+import json
+import logging
+from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from rq import Retry
+from sqlalchemy import Index, String, Text, UniqueConstraint, case, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.types import UTCDateTime
 
+log = logging.getLogger(__name__)
 EVENT_STATES = ("received", "enqueued", "processed", "failed", "dropped")
+WAITING = ("received", "enqueued")
 
 
 class InboundEvent(db.Model):
@@ -30,3 +35,155 @@ class InboundEvent(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+BATCH_SIZE = 200  # events per transaction: savepoints per event, one commit
+MAX_ROUNDS = 25  # batches per job before it hands over to a fresh job (RQ job timeout)
+PENDING_FLAG = "inbound-pending"  # set while a processing job is queued and not yet started
+PENDING_TTL = 30
+
+
+def _dedupe_key(key: str) -> str:
+    """Keys fit the column; an over-long one is shortened to a stable hash."""
+    if len(key) <= 255:
+        return key
+    import hashlib
+    return key[:180] + ":" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def record_events(source: str, events: list, now: datetime, enqueue: bool = True) -> list[int]:
+    """Store raw events once each (ON CONFLICT DO NOTHING), commit, then enqueue the new ones.
+
+    Returns the ids of the events stored by this call (duplicates are left out).
+    """
+    if not events:
+        return []
+    rows = [{"source": source, "dedupe_key": _dedupe_key(event.dedupe_key),
+             "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+             "status": "received", "attempts": 0, "received_at": now} for event in events]
+    # One cached statement, executed with many parameter sets ("insertmanyvalues" batches).
+    statement = (_dialect_insert()(InboundEvent.__table__)
+                 .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                 .returning(InboundEvent.__table__.c.id))
+    ids = list(db.session.execute(statement, rows).scalars().all())
+    db.session.commit()
+    if enqueue:
+        enqueue_batches(sorted(ids))
+    return ids
+
+
+def _dialect_insert():
+    if db.engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def enqueue_batches(ids: list[int], coalesce: bool = True) -> int:
+    """Enqueue processing for committed events; those given their own job become "enqueued".
+
+    With `coalesce`, a job that is already pending covers new events (it claims everything
+    waiting when it starts), so a burst of webhooks costs a few jobs, not one per request;
+    those events stay "received" until that job processes them.
+    """
+    from desk.queue import clear_flag, enqueue, set_flag
+    sent, marked = 0, False
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start:start + BATCH_SIZE]
+        fresh = set_flag(PENDING_FLAG, PENDING_TTL) if coalesce else True
+        if not fresh:
+            continue  # a pending job covers these (False), or Redis is down (None): re-sweep
+        if enqueue("inbound", "workers.inbound.process_events", chunk,
+                   retry=Retry(max=3, interval=[5, 30, 120])) is None:
+            clear_flag(PENDING_FLAG)
+            continue
+        db.session.execute(update(InboundEvent)
+                           .where(InboundEvent.id.in_(chunk), InboundEvent.status == "received")
+                           .values(status="enqueued"))
+        sent, marked = sent + len(chunk), True
+    if marked:
+        db.session.commit()
+    return sent
+
+
+def drain(ids: list[int], now: datetime) -> dict:
+    """The worker's job: process `ids` and everything else waiting, batch after batch."""
+    from desk.queue import clear_flag, enqueue
+    clear_flag(PENDING_FLAG)  # from here on, new webhooks enqueue a new job (see enqueue_batches)
+    totals: dict[str, int] = {}
+    for _ in range(MAX_ROUNDS):
+        counts = process_events(ids, now)
+        if not counts:
+            return totals
+        for outcome, n in counts.items():
+            totals[outcome] = totals.get(outcome, 0) + n
+        ids = []
+    enqueue("inbound", "workers.inbound.process_events", [])  # more waiting: continue in a new job
+    return totals
+
+
+def process_events(ids: list[int], now: datetime, coalesce: bool = True) -> dict:
+    """Turn stored events into tickets and messages, once each; returns counts by outcome.
+
+    Events are claimed with a conditional UPDATE, so a duplicated or retried job skips what
+    another run finished; the whole batch commits once (a crash rolls it back for the retry).
+    With `coalesce`, other waiting events are claimed too (up to BATCH_SIZE): under load one
+    job does the work of many and the jobs that follow find nothing left to do.
+    """
+    from desk import ingest
+    waiting = (select(InboundEvent.id).where(InboundEvent.status.in_(WAITING))
+               .order_by(case((InboundEvent.id.in_(list(ids)), 0), else_=1), InboundEvent.id)
+               .limit(BATCH_SIZE))
+    if not coalesce:
+        waiting = waiting.where(InboundEvent.id.in_(list(ids)))
+    if db.session.get_bind().dialect.name == "postgresql":
+        waiting = waiting.with_for_update(skip_locked=True)  # another worker has those
+    claimed = db.session.scalars(
+        update(InboundEvent).where(InboundEvent.id.in_(waiting.scalar_subquery()))
+        .values(attempts=InboundEvent.attempts + 1)
+        .returning(InboundEvent.id)
+        .execution_options(synchronize_session=False)).all()
+    if not claimed:
+        db.session.commit()
+        return {}
+    events = db.session.scalars(select(InboundEvent).where(InboundEvent.id.in_(claimed))
+                                .order_by(InboundEvent.id)).all()
+    counts = ingest.ingest_events(events, now)
+    db.session.commit()
+    return counts
+
+
+def resweep(now: datetime) -> int:
+    """Re-enqueue events still received/enqueued after INBOUND_STALE_SECONDS (Redis was down)."""
+    from flask import current_app
+    cutoff = now - timedelta(seconds=int(current_app.config["INBOUND_STALE_SECONDS"]))
+    ids = db.session.scalars(
+        select(InboundEvent.id)
+        .where(InboundEvent.status.in_(WAITING), InboundEvent.received_at < cutoff)
+        .order_by(InboundEvent.id).limit(50_000)).all()
+    db.session.commit()
+    if ids:
+        log.info("re-sweep: %d waiting inbound events enqueued again", len(ids))
+    return enqueue_batches(list(ids), coalesce=False)
+
+
+def unknown_channels(messages: list) -> list[int]:
+    """Indexes of generic messages whose channel is not connected (the API rejects those)."""
+    from desk.channel_accounts import Channel
+    wanted = {(m.channel.platform, m.channel.account_id) for m in messages}
+    known = set()
+    for platform in {p for p, _ in wanted}:
+        accounts = [a for p, a in wanted if p == platform]
+        rows = db.session.execute(select(Channel.platform, Channel.account_id).where(
+            Channel.platform == platform, Channel.account_id.in_(accounts),
+            Channel.active.is_(True))).all()
+        known.update((row[0], row[1]) for row in rows)
+    return [i for i, m in enumerate(messages) if (m.channel.platform, m.channel.account_id) not in known]
+
+
+def accept_messages(messages: list, now: datetime, source: str = "api",
+                    enqueue: bool = True) -> list[int]:
+    """Store validated generic messages (channels.generic.MessageIn) as events; new event ids."""
+    from desk.channels.generic import raw_event
+    return record_events(source, [raw_event(m) for m in messages], now, enqueue=enqueue)

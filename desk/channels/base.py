@@ -1,0 +1,180 @@
+"""The normalised shape every platform parser produces, and shared parsing helpers (no DB)."""
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+# Platforms the desk can send replies to; other platforms' replies are recorded only.
+SENDING_PLATFORMS = ("facebook", "instagram", "whatsapp", "x")
+VERBS = ("new", "edit", "delete", "status")
+MAX_NESTING = 64
+
+
+class ParseError(ValueError):
+    """A delivery or event that cannot be understood (the view answers 400)."""
+
+
+class SendError(Exception):
+    """A platform refused or failed a send; `transient` errors are retried."""
+
+    def __init__(self, message: str, *, transient: bool, status: int | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+@dataclass
+class Author:
+    id: str
+    handle: str | None = None
+    name: str | None = None
+    followers: int | None = None
+
+
+@dataclass
+class NormalizedMessage:
+    """One platform event as the desk understands it (comment, DM or mention; in or out)."""
+
+    platform: str
+    account_id: str  # the connected channel's platform id (page, IG account, phone number, X user)
+    kind: str  # comment | dm | mention
+    direction: str  # in (customer) | out (the brand, e.g. an echo)
+    platform_message_id: str
+    thread_key: str
+    author: Author  # the customer (for outbound events: the customer the brand wrote to)
+    text: str = ""
+    parent_id: str | None = None
+    attachments: list = field(default_factory=list)
+    sent_at: datetime | None = None  # platform time; None when missing or implausible
+    verb: str = "new"  # new | edit | delete | status
+    post_url: str | None = None
+    post_text: str | None = None
+    dedupe_key: str = ""
+    status: str | None = None  # for verb "status": delivered | read | failed
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["sent_at"] = self.sent_at.isoformat() if self.sent_at else None
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> "NormalizedMessage":
+        data = dict(data)
+        data["author"] = Author(**data["author"])
+        if data.get("sent_at"):
+            data["sent_at"] = datetime.fromisoformat(data["sent_at"])
+        return cls(**data)
+
+
+@dataclass
+class RawEvent:
+    """One platform event cut out of a delivery: its dedupe key and its own JSON."""
+
+    dedupe_key: str
+    payload: dict
+
+
+@dataclass
+class OutboundReply:
+    """What an adapter needs to send one reply."""
+
+    platform: str
+    account_id: str
+    access_token: str | None
+    kind: str
+    visibility: str
+    text: str
+    recipient_id: str | None
+    reply_to_id: str | None
+    thread_key: str
+    idempotency_key: str
+
+
+def load_json(raw: bytes):
+    """Parse a request body; ParseError on bad UTF-8, bad JSON or absurd nesting."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError("the body is not UTF-8") from exc
+    if _depth_exceeds(text, MAX_NESTING):
+        raise ParseError(f"the JSON is nested deeper than {MAX_NESTING} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"the body is not valid JSON: {exc}") from exc
+
+
+def _depth_exceeds(text: str, limit: int) -> bool:
+    """Bracket depth outside strings, checked before json.loads can recurse."""
+    depth, in_string, escaped = 0, False, False
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def seconds(value) -> datetime | None:
+    """A platform time in seconds, or None when missing or not a plausible seconds value."""
+    return _epoch(value, 1)
+
+
+def millis(value) -> datetime | None:
+    """A platform time in milliseconds, or None when missing or unreadable."""
+    return _epoch(value, 1000)
+
+
+def _epoch(value, divisor: int) -> datetime | None:
+    try:
+        number = float(value) / divisor
+    except (TypeError, ValueError):
+        return _iso(value)
+    # A milliseconds value read as seconds lands tens of thousands of years ahead: implausible,
+    # so the caller falls back to the receipt time (DESIGN.md, SLA start clamping).
+    if not 0 < number < 32503680000:
+        return None
+    return datetime.fromtimestamp(number, UTC)
+
+
+def _iso(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("+0000", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else None
+
+
+def plain_text(value) -> str:
+    """Text as a string (never None); strips NUL characters databases reject."""
+    return str(value or "").replace("\x00", "")
+
+
+def unescape_once(value) -> str:
+    """X sends HTML-escaped text: decode exactly once for storage (escaped again at render)."""
+    return html.unescape(plain_text(value))
+
+
+def as_id(value) -> str | None:
+    """Platform ids as strings (legacy numeric ids included); None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, float):
+        return None  # a float id has lost precision (X ids above 2**53)
+    return str(value)

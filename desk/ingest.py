@@ -1,0 +1,283 @@
+"""NormalizedMessage -> customer, ticket and message, threaded as DESIGN.md says.
+
+Idempotent by the unique (channel_id, platform_message_id) constraint: a duplicate event
+(twice, ten times, concurrently) yields one message and one ticket. Per-thread work is
+serialised on PostgreSQL with a transaction-scoped advisory lock (SQLite serialises writers).
+"""
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import joinedload
+
+from desk import signals
+from desk.channel_accounts import Channel
+from desk.channels import parse_event
+from desk.channels.base import NormalizedMessage
+from desk.customers import Customer, CustomerIdentity
+from desk.extensions import db
+from desk.language import guess_language
+from desk.tickets import Message, Ticket
+
+log = logging.getLogger(__name__)
+REOPEN_WITHIN = timedelta(days=7)
+EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def ingest_events(events: list, now: datetime) -> dict:
+    """Process claimed InboundEvents in one transaction; each event in its own savepoint."""
+    counts: dict[str, int] = {}
+    channels: dict = {}
+    work = []
+    for event in events:
+        try:
+            messages = parse_event(event.source, json.loads(event.payload))
+        except Exception as exc:  # a payload we cannot read stays visible as failed
+            _finish(event, "failed", now, f"{type(exc).__name__}: {exc}"[:2000])
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        work.append((event, messages))
+    # One lock order for every worker (by thread), so batches never deadlock each other.
+    work.sort(key=lambda item: (_lock_key(item[1][0]) if item[1] else "", item[0].id))
+    for event, messages in work:
+        try:
+            outcomes = [_ingest_one(message, event.received_at, now, channels)
+                        for message in messages]
+        except OperationalError:
+            raise  # deadlock or lost connection: the whole job is retried
+        except Exception as exc:  # a bug on one event must not block the others
+            log.exception("inbound event %s failed", event.id)
+            _finish(event, "failed", now, f"{type(exc).__name__}: {exc}"[:2000])
+            counts["failed"] = counts.get("failed", 0) + 1
+            continue
+        status = "processed" if any(o != "dropped" for o in outcomes) else "dropped"
+        _finish(event, status, now, None)
+        for outcome in outcomes or ["ignored"]:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def _finish(event, status: str, now: datetime, error: str | None) -> None:
+    event.status, event.processed_at, event.error = status, now, error
+
+
+def _lock_key(message: NormalizedMessage) -> str:
+    return f"{message.platform}:{message.account_id}:{message.thread_key}"
+
+
+def _ingest_one(message: NormalizedMessage, received_at: datetime, now: datetime,
+                channels: dict) -> str:
+    """One message in a savepoint; a lost race on a unique constraint is retried once."""
+    for attempt in (1, 2):
+        try:
+            with db.session.begin_nested():
+                return ingest(message, received_at, now, channels, recheck=attempt == 2)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    return "duplicate"
+
+
+def ingest(message: NormalizedMessage, received_at: datetime, now: datetime,
+           channels: dict | None = None, recheck: bool = True) -> str:
+    """Apply one message; returns created, appended, reopened, updated, deleted, duplicate or dropped.
+
+    With recheck=False a new customer message skips the duplicate lookup: the unique
+    constraint refuses a duplicate, and the caller retries with the lookup.
+    """
+    channel = _channel(message, channels if channels is not None else {})
+    if channel is None:
+        log.warning("event for unknown %s account %s dropped", message.platform, message.account_id)
+        return "dropped"
+    _lock(channel, message)
+    existing = None
+    if recheck or message.verb != "new" or message.direction != "in":
+        existing = db.session.scalar(select(Message).where(
+            Message.channel_id == channel.id,
+            Message.platform_message_id == message.platform_message_id))
+    if message.verb == "status":
+        return _status(existing, message)
+    if message.verb == "delete":
+        if existing is None:
+            return "dropped"
+        existing.deleted_at = existing.deleted_at or now
+        return "deleted"
+    sent_at = clamp(message.sent_at, received_at)
+    if existing is not None:
+        if message.verb == "edit" and existing.text != message.text:
+            existing.text, existing.edited_at = message.text, sent_at
+            return "updated"
+        return "duplicate"
+    if message.direction == "out":
+        return _outbound(channel, message, sent_at, received_at, now)
+    return _inbound(channel, message, sent_at, received_at, now)
+
+
+def clamp(sent_at: datetime | None, received_at: datetime) -> datetime:
+    """The platform time, unless missing, before 2015 or after the receipt: then the receipt."""
+    if sent_at is None or sent_at < EARLIEST or sent_at > received_at:
+        return received_at
+    return sent_at
+
+
+def _channel(message: NormalizedMessage, cache: dict) -> Channel | None:
+    key = (message.platform, message.account_id)
+    if key not in cache:
+        cache[key] = db.session.scalar(select(Channel).where(
+            Channel.platform == message.platform, Channel.account_id == message.account_id,
+            Channel.active.is_(True)))
+    return cache[key]
+
+
+def _lock(channel: Channel, message: NormalizedMessage) -> None:
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{channel.id}:{message.thread_key}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _status(existing: Message | None, message: NormalizedMessage) -> str:
+    """WhatsApp statuses for our messages: never downgrade, keep the platform's error."""
+    if existing is None or existing.direction != "out":
+        return "dropped"
+    if message.status == "failed":
+        existing.delivery_state, existing.delivery_error = "failed", message.error
+    elif message.status in ("sent", "delivered", "read") and existing.delivery_state != "failed":
+        existing.delivery_state = "delivered"
+    return "updated"
+
+
+def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
+             received_at: datetime, now: datetime) -> str:
+    customer = upsert_customer(message)
+    ticket = _find_ticket(channel, message, customer)
+    outcome = "appended"
+    if ticket is None or (ticket.status == "resolved" and not _reopenable(ticket, sent_at)):
+        ticket = _new_ticket(channel, message, customer, sent_at)
+        outcome = "created"
+    elif ticket.status == "resolved":
+        ticket.status, ticket.resolved_at = "open", None
+        ticket.resolution = ticket.resolution_reason = None
+        outcome = "reopened"
+    elif ticket.status == "pending":
+        ticket.status = "open"  # the customer answered
+    stored = _message(channel, ticket, message, sent_at, received_at, customer_id=customer.id)
+    ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
+    ticket.last_customer_message_at = max(ticket.last_customer_message_at or sent_at, sent_at)
+    ticket.updated_at = now
+    if ticket.language is None and message.text:
+        ticket.language = guess_language(message.text)
+    if outcome == "reopened":
+        signals.ticket_reopened.send(ticket, now=now)
+    signals.customer_message.send(ticket, message=stored, now=now)
+    return outcome
+
+
+def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
+              received_at: datetime, now: datetime) -> str:
+    """The brand's own reply or echo: reconcile with a desk reply, else store it as outbound."""
+    identity = _identity(message.platform, message.author.id)
+    ticket = _find_ticket(channel, message, identity.customer if identity else None)
+    if ticket is None:
+        log.info("brand message %s outside any ticket ignored", message.platform_message_id)
+        return "dropped"
+    pending = db.session.scalar(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "out",
+        Message.author_id.is_not(None), Message.platform_message_id.is_(None),
+        Message.delivery_state.in_(("pending", "sending", "retrying")),
+        Message.text == message.text).order_by(Message.id).limit(1))
+    if pending is not None:  # the echo of a desk reply whose send call has not returned yet
+        pending.platform_message_id = message.platform_message_id
+        return "duplicate"
+    stored = _message(channel, ticket, message, sent_at, received_at, customer_id=None)
+    stored.delivery_state, stored.delivered_at = "delivered", sent_at
+    ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
+    ticket.updated_at = now
+    # Answered from the platform's own tools: the customer has been answered (SLA).
+    signals.reply_released.send(ticket, message=stored, now=now)
+    return "appended"
+
+
+def _find_ticket(channel: Channel, message: NormalizedMessage, customer) -> Ticket | None:
+    """The ticket this message belongs to (latest first), or None."""
+    if message.kind == "dm":
+        if customer is None:
+            return None
+        where = (Ticket.customer_id == customer.id, Ticket.kind == "dm")
+    else:
+        if message.parent_id:
+            parent = db.session.scalar(select(Message.ticket_id).where(
+                Message.channel_id == channel.id, Message.platform_message_id == message.parent_id))
+            if parent is not None:
+                return db.session.get(Ticket, parent)
+        where = (Ticket.thread_key == message.thread_key, Ticket.kind != "dm")
+    return db.session.scalar(select(Ticket).where(Ticket.channel_id == channel.id, *where)
+                             .order_by(Ticket.id.desc()).limit(1))
+
+
+def _reopenable(ticket: Ticket, sent_at: datetime) -> bool:
+    return ticket.resolved_at is not None and sent_at - ticket.resolved_at <= REOPEN_WITHIN
+
+
+def _new_ticket(channel: Channel, message: NormalizedMessage, customer: Customer,
+                sent_at: datetime) -> Ticket:
+    ticket = Ticket(channel=channel, customer=customer, kind=message.kind,
+                    thread_key=message.thread_key[:200], status="open", priority="normal",
+                    subject=_preview(message), post_url=message.post_url,
+                    post_text=message.post_text, language=guess_language(message.text),
+                    created_at=sent_at, updated_at=sent_at)
+    db.session.add(ticket)
+    return ticket
+
+
+def _preview(message: NormalizedMessage) -> str:
+    text = " ".join(message.text.split())
+    if not text and message.attachments:
+        text = f"[{message.attachments[0].get('type', 'attachment')}]"
+    return text[:200]
+
+
+def _message(channel, ticket, message: NormalizedMessage, sent_at, received_at, customer_id):
+    stored = Message(ticket=ticket, channel_id=channel.id, direction=message.direction,
+                     visibility="private" if message.kind == "dm" else "public",
+                     platform_message_id=message.platform_message_id,
+                     parent_platform_id=message.parent_id, customer_id=customer_id,
+                     text=message.text, attachments=message.attachments, sent_at=sent_at,
+                     received_at=received_at,
+                     edited_at=sent_at if message.verb == "edit" else None)
+    db.session.add(stored)
+    db.session.flush()  # the unique constraint speaks here, inside the savepoint
+    return stored
+
+
+def upsert_customer(message: NormalizedMessage) -> Customer:
+    """The customer behind a platform user id; created on first sight, profile kept fresh."""
+    author = message.author
+    identity = _identity(message.platform, author.id)
+    if identity is None:
+        customer = Customer(display_name=(author.name or author.handle or author.id)[:200],
+                            followers=author.followers)
+        identity = CustomerIdentity(customer=customer, platform=message.platform,
+                                    platform_user_id=author.id[:100], handle=author.handle,
+                                    name=author.name, followers=author.followers)
+        with db.session.begin_nested():  # a concurrent first message raises IntegrityError
+            db.session.add(identity)
+        return customer
+    for field in ("handle", "name", "followers"):
+        value = getattr(author, field)
+        if value is not None and getattr(identity, field) != value:
+            setattr(identity, field, value)
+    customer = identity.customer
+    if author.followers is not None and (customer.followers or 0) < author.followers:
+        customer.followers = author.followers
+    return customer
+
+
+def _identity(platform: str, user_id: str) -> CustomerIdentity | None:
+    return db.session.scalar(select(CustomerIdentity).options(joinedload(CustomerIdentity.customer))
+                             .where(CustomerIdentity.platform == platform,
+                                    CustomerIdentity.platform_user_id == user_id))

@@ -1,0 +1,46 @@
+"""POST /api/v1/messages: messages from any other network, one at a time or in batches."""
+from typing import Union
+
+from flask import jsonify, request
+from pydantic import BaseModel, RootModel
+
+from desk.api_spec import document
+from desk.auth import api_error, token_required
+from desk.channels.generic import MessageBatch, MessageIn
+from desk.clock import now as clock_now
+from desk.inbound import accept_messages, unknown_channels
+from desk.views.api import bp, parse_body
+
+
+class IngestBody(RootModel[Union[MessageIn, MessageBatch]]):
+    """One message, or {"messages": [...]} with up to 1,000."""
+
+
+class IngestResult(BaseModel):
+    accepted: int
+    new: int
+    duplicates: int
+    event_ids: list[int]
+
+
+document("/messages", "post",
+         "Ingest comments, DMs or mentions from any network (one message or a batch of up to "
+         "1,000); processed asynchronously, duplicates (same channel and message id) ignored",
+         request=IngestBody, response=IngestResult, status=202, errors=(400, 401, 413, 422))
+
+
+@bp.post("/messages")
+@token_required
+def ingest_messages():
+    data = request.get_json(silent=True)
+    batch = isinstance(data, dict) and "messages" in data
+    body = parse_body(MessageBatch if batch else MessageIn)
+    messages = body.messages if batch else [body]
+    unknown = unknown_channels(messages)
+    if unknown:
+        return api_error(422, "the body does not match the schema", details=[
+            {"field": f"{'messages.' + str(i) + '.' if batch else ''}channel",
+             "message": "no connected channel with this platform and account_id"} for i in unknown])
+    ids = accept_messages(messages, clock_now())
+    return jsonify(IngestResult(accepted=len(messages), new=len(ids),
+                                duplicates=len(messages) - len(ids), event_ids=ids).model_dump()), 202

@@ -1,0 +1,227 @@
+"""Webhook acknowledgement latency through gunicorn, and events -> tickets per second by one worker.
+
+    python tests/perf/bench_ingest.py                 # small: 5 s at 500 events/s
+    python tests/perf/run.py --only ingest --scale large
+
+Budgets (DESIGN.md): webhook acknowledged (verify + durable insert + enqueue) p99 < 50 ms at
+500 events/s; one worker turns >= 300 events/s into tickets. A private redis-server and the
+app under gunicorn run on loopback; signed Messenger deliveries (one event each, 200 contacts,
+5 % duplicates) are posted open-loop at a steady rate. The database is
+DESK_BENCH_DATABASE_URL, else a throwaway PostgreSQL database on 127.0.0.1 (role desk/desk),
+else a temporary SQLite file.
+"""
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path.insert(0, str(ROOT))
+
+SECRET = "bench-meta-secret"
+PAGE = "555000111"
+RATE = 500
+SECONDS = {"small": 5, "large": 20}
+ACK_BUDGET_MS = 50.0
+WORKER_BUDGET = 300.0
+
+
+def percentile(samples, q):
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))] if ordered else 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Database:
+    """The benchmark's database URL, created (and dropped) when it is a throwaway one."""
+
+    def __init__(self, folder: str):
+        self.url = os.environ.get("DESK_BENCH_DATABASE_URL")
+        self.admin, self.name = None, None
+        if self.url:
+            return
+        try:
+            import psycopg
+            admin = psycopg.connect("postgresql://desk:desk@127.0.0.1:5432/postgres",
+                                    autocommit=True, connect_timeout=3)
+        except Exception:
+            self.url = f"sqlite:///{folder}/bench.sqlite3"
+            return
+        self.admin, self.name = admin, f"desk_bench_{uuid.uuid4().hex[:10]}"
+        admin.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = f"postgresql+psycopg://desk:desk@127.0.0.1:5432/{self.name}"
+
+    def drop(self):
+        if self.admin:
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+            self.admin.close()
+
+
+def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
+    sock = f"{folder}/redis.sock"
+    process = subprocess.Popen([shutil.which("redis-server"), "--port", "0", "--unixsocket", sock,
+                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    for _ in range(250):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.02)
+    return process, f"unix://{sock}"
+
+
+def environment(database_url: str, redis_url: str) -> dict:
+    return {**os.environ, "DESK_DATABASE_URL": database_url, "DESK_REDIS_URL": redis_url,
+            "DESK_RATELIMIT_STORAGE_URI": redis_url.replace("unix://", "redis+unix://"),
+            "DESK_SECRET_KEY": "bench", "DESK_META_APP_SECRET": SECRET, "PYTHONPATH": str(ROOT)}
+
+
+def prepare(env: dict) -> None:
+    """Schema and one connected Facebook page, in a child process with the bench environment."""
+    script = ("from desk import create_app\nfrom desk.extensions import db\n"
+              "from desk.channel_accounts import add_channel\napp = create_app()\n"
+              "with app.app_context():\n    db.create_all()\n"
+              f"    add_channel('facebook', '{PAGE}', 'Bench page')\n")
+    subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=ROOT)
+
+
+def delivery(i: int) -> bytes:
+    contact = i % 200
+    mid = f"m_{i - 1 if i % 20 == 19 else i}"  # 5 % are re-deliveries of the previous event
+    stamp = 1_760_000_000_000 + i
+    return json.dumps({"object": "page", "entry": [{"id": PAGE, "time": stamp, "messaging": [{
+        "sender": {"id": f"psid-{contact}"}, "recipient": {"id": PAGE}, "timestamp": stamp,
+        "message": {"mid": mid, "text": f"Hola, ¿dónde está mi pedido {i}? 📦"}}]}]}).encode()
+
+
+def post_steadily(url: str, total: int, rate: int) -> tuple[list[float], float, list[int]]:
+    """Open-loop sender: request i starts at t0 + i/rate; latencies in ms, elapsed seconds."""
+    bodies = [delivery(i) for i in range(total)]
+    signatures = ["sha256=" + hmac.new(SECRET.encode(), b, hashlib.sha256).hexdigest() for b in bodies]
+    latencies, statuses, lock = [], [], threading.Lock()
+    next_index = iter(range(total))
+    start = time.perf_counter() + 0.2
+
+    def sender():
+        session = requests.Session()
+        for i in next_index:
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            t = time.perf_counter()
+            response = session.post(url, data=bodies[i], timeout=10, headers={
+                "Content-Type": "application/json", "X-Hub-Signature-256": signatures[i]})
+            elapsed = (time.perf_counter() - t) * 1000
+            with lock:
+                latencies.append(elapsed)
+                statuses.append(response.status_code)
+    threads = [threading.Thread(target=sender) for _ in range(24)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return latencies, time.perf_counter() - start, statuses
+
+
+def drain_with_one_worker(env: dict) -> dict:
+    """One RQ SimpleWorker (burst) on the inbound queue, in a child process; its figures."""
+    script = r"""
+import json, time
+from redis import Redis
+from rq import SimpleWorker
+from sqlalchemy import func, select
+from desk import create_app
+from desk.extensions import db
+from desk.inbound import InboundEvent
+from desk.queue import get_queue
+from desk.tickets import Message, Ticket
+app = create_app()
+with app.app_context():
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    queue = get_queue("inbound", connection)
+    jobs = queue.count
+    worker = SimpleWorker([queue], connection=connection)
+    started = time.perf_counter()
+    worker.work(burst=True)
+    elapsed = time.perf_counter() - started
+    done = db.session.scalar(select(func.count()).select_from(InboundEvent).where(
+        InboundEvent.status == "processed"))
+    print(json.dumps({"jobs": jobs, "seconds": elapsed, "events": done,
+                      "tickets": db.session.scalar(select(func.count()).select_from(Ticket)),
+                      "messages": db.session.scalar(select(func.count()).select_from(Message))}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=ROOT,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run(report: list) -> None:
+    scale = os.environ.get("DESK_BENCH_SCALE", "small")
+    total = RATE * SECONDS.get(scale, 5)
+    folder = tempfile.mkdtemp(prefix="desk-bench-")
+    database = Database(folder)
+    redis, redis_url = start_redis(folder)
+    gunicorn = None
+    try:
+        env = environment(database.url, redis_url)
+        prepare(env)
+        port = free_port()
+        gunicorn = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "-w", str(max(2, os.cpu_count() or 2) * 2),
+             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "desk:create_app()"],
+            env=env, cwd=ROOT)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(200):
+            try:
+                requests.get(base + "/webhooks/meta", timeout=5)
+                break
+            except requests.RequestException:
+                time.sleep(0.1)
+        latencies, elapsed, statuses = post_steadily(base + "/webhooks/meta", total, RATE)
+        p99 = percentile(latencies, 99)
+        kind = database.url.split(":")[0]
+        report.append({"name": "webhook ack latency (gunicorn, signed Meta)", "n": len(latencies),
+                       "median_ms": round(percentile(latencies, 50), 2),
+                       "p95_ms": round(percentile(latencies, 95), 2), "p99_ms": round(p99, 2),
+                       "budget": f"p99 < {ACK_BUDGET_MS:.0f} ms at {RATE}/s",
+                       "ok": p99 < ACK_BUDGET_MS and statuses.count(200) == total,
+                       "data_size": f"{total} posts in {elapsed:.1f} s ({total / elapsed:.0f}/s), "
+                                    f"{statuses.count(200)} ok, {kind}"})
+        drained = drain_with_one_worker(env)
+        per_second = drained["events"] / drained["seconds"] if drained["seconds"] else 0.0
+        per_event_ms = 1000 / per_second if per_second else 0.0
+        report.append({"name": "events -> tickets, one worker", "n": drained["events"],
+                       "median_ms": round(per_event_ms, 3), "p95_ms": "", "p99_ms": "",
+                       "budget": f">= {WORKER_BUDGET:.0f} events/s",
+                       "ok": per_second >= WORKER_BUDGET,
+                       "data_size": f"{per_second:.0f} events/s; {drained['jobs']} jobs, "
+                                    f"{drained['tickets']} tickets, {drained['messages']} messages, {kind}"})
+    finally:
+        if gunicorn:
+            gunicorn.terminate()
+            gunicorn.wait(timeout=30)
+        redis.terminate()
+        redis.wait(timeout=10)
+        database.drop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    results: list = []
+    run(results)
+    for row in results:
+        print(json.dumps(row, ensure_ascii=False))
