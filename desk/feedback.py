@@ -224,10 +224,20 @@ def _answer_survey(survey: Survey, rating: int, comment: str | None, now: dateti
 
 @signals.customer_message.connect
 def capture_dm_rating(ticket, message, now: datetime, **_) -> Survey | None:
-    """A private message that is only a rating answers the customer's open survey."""
+    """A private message on an open ticket that is only a rating answers the open survey."""
     if message.direction != "in" or message.visibility != "private":
         return None
-    rating = parse_rating(message.text)
+    return _answer_by_text(ticket, message.text, now)
+
+
+@signals.message_on_resolved.connect
+def rating_on_resolved(ticket, text: str, now: datetime, **_) -> bool:
+    """A rating sent to a resolved DM ticket answers its survey and must not reopen it."""
+    return ticket.kind == "dm" and _answer_by_text(ticket, text, now) is not None
+
+
+def _answer_by_text(ticket, text: str | None, now: datetime) -> Survey | None:
+    rating = parse_rating(text)
     if rating is None:
         return None
     survey = db.session.scalar(select(Survey).where(
@@ -240,28 +250,7 @@ def capture_dm_rating(ticket, message, now: datetime, **_) -> Survey | None:
         _answer_survey(survey, rating, None, now, "dm")
     except AlreadyAnswered:
         return None
-    if (ticket.id, now) in db.session.info.get(REOPENED_KEY, set()) and survey.ticket_id == ticket.id:
-        _keep_resolved(ticket, survey, now)
     return survey
-
-
-REOPENED_KEY = "feedback_reopened"
-
-
-@signals.ticket_reopened.connect
-def _note_reopened(ticket, now: datetime, **_) -> None:
-    """Remember which ticket this very message reopened (see _keep_resolved)."""
-    db.session.info.setdefault(REOPENED_KEY, set()).add((ticket.id, now))
-
-
-def _keep_resolved(ticket: Ticket, survey: Survey, now: datetime) -> None:
-    """A DM that only rates us needs no answer: the ticket it reopened goes back to resolved
-    at its original time, and the clock the rating started is waived."""
-    ticket.status, ticket.resolved_at, ticket.resolution = "resolved", survey.created_at, "replied"
-    signals.ticket_resolved.send(ticket, now=now, resolution="no_reply_needed")
-    # Receivers run in no fixed order: if the SLA receiver has not seen this message yet,
-    # a resolved ticket mirroring "waived" tells it that no clock is owed.
-    ticket.sla_state = "waived"
 
 
 _STARS = set("⭐★🌟")

@@ -156,6 +156,11 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     customer = upsert_customer(message)
     ticket = _find_ticket(channel, message, customer)
     outcome = "appended"
+    if ticket is not None and ticket.status == "resolved" and _handled_on_resolved(ticket, message, now):
+        stored = _message(channel, ticket, message, sent_at, received_at, customer_id=customer.id)
+        stored.automatic = True  # e.g. a survey rating: nothing to answer, no clock to start
+        ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
+        return "appended"
     if ticket is None or (ticket.status == "resolved" and not _reopenable(ticket, sent_at)):
         ticket = _new_ticket(channel, message, customer, sent_at)
         outcome = "created"
@@ -175,6 +180,12 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
         signals.ticket_reopened.send(ticket, now=now)
     signals.customer_message.send(ticket, message=stored, now=now)
     return outcome
+
+
+def _handled_on_resolved(ticket: Ticket, message: NormalizedMessage, now: datetime) -> bool:
+    """True when a receiver (a survey rating) took the message without reopening the ticket."""
+    replies = signals.message_on_resolved.send(ticket, text=message.text, now=now)
+    return any(handled for _receiver, handled in replies)
 
 
 def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,

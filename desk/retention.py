@@ -64,7 +64,9 @@ def _served(f: ReportFilter):
 def _counts(served, now: datetime) -> list[tuple]:
     """(cohort, band, customers, retained, lost, open, open_returned): at most 12 rows."""
     came_back = or_(
+        # Automatic messages (a survey rating) are not a customer coming back.
         exists().where(Message.customer_id == served.c.customer_id, Message.direction == "in",
+                       Message.automatic.is_(False),
                        within_days(Message.sent_at, served.c.resolved_at, WINDOW_DAYS)),
         exists().where(ActivityEvent.customer_id == served.c.customer_id,
                        within_days(ActivityEvent.occurred_at, served.c.resolved_at, WINDOW_DAYS)))

@@ -284,31 +284,44 @@ def test_satisfaction_fragment_needs_sign_in(app_ctx, client):
     assert client.get("/customers/1/satisfaction").status_code == 302
 
 
-def test_a_dm_rating_that_reopened_the_ticket_leaves_it_resolved(app_ctx, make_user):
+def _customer_dm(ticket, text, at):
+    """A DM from the ticket's customer, through the real ingest path."""
+    from desk.channels.base import Author, NormalizedMessage
+    from desk.ingest import ingest
+    identity = ticket.customer.identities[0]
+    message_id = f"dm-{at.timestamp()}"
+    outcome = ingest(NormalizedMessage(
+        platform=ticket.channel.platform, account_id=ticket.channel.account_id, kind="dm",
+        direction="in", platform_message_id=message_id, thread_key=identity.platform_user_id,
+        author=Author(id=identity.platform_user_id, name=identity.name), text=text, sent_at=at,
+        dedupe_key=message_id), at, at)
+    db.session.commit()
+    return outcome
+
+
+@pytest.mark.parametrize("later", [minutes(90), timedelta(days=9)])
+def test_a_dm_rating_never_reopens_the_ticket(app_ctx, make_user, later):
     survey, _token = sent_survey(make_user("cm"))
     ticket = db.session.get(Ticket, survey.ticket_id)
-    resolved_at = ticket.resolved_at
-    at = NOW + minutes(90)
-    # What ingest does with a DM on a recently resolved ticket: reopen, then publish.
-    ticket.status, ticket.resolved_at, ticket.resolution = "open", None, None
-    signals.ticket_reopened.send(ticket, now=at)
-    add_customer_message(ticket, "5", sent_at=at, now=at)
+    resolved_at, state = ticket.resolved_at, ticket.sla_state
+    assert _customer_dm(ticket, "⭐⭐⭐⭐⭐", NOW + later) == "appended"
     db.session.refresh(ticket)
     db.session.refresh(survey)
-    assert survey.rating == 5
-    assert (ticket.status, ticket.resolved_at) == ("resolved", resolved_at)
-    assert ticket.sla_state not in ("on_track", "at_risk", "breached")
+    assert survey.rating == 5 and survey.answered_via == "dm"
+    assert (ticket.status, ticket.resolved_at, ticket.sla_state) == ("resolved", resolved_at, state)
+    rating_message = ticket.messages[-1]
+    assert rating_message.text == "⭐⭐⭐⭐⭐" and rating_message.automatic
 
 
-def test_a_real_question_after_the_survey_keeps_the_ticket_open(app_ctx, make_user):
+def test_a_real_question_after_the_survey_reopens_the_ticket(app_ctx, make_user):
     survey, _token = sent_survey(make_user("cm"))
     ticket = db.session.get(Ticket, survey.ticket_id)
     at = NOW + minutes(90)
-    ticket.status, ticket.resolved_at = "open", None
-    signals.ticket_reopened.send(ticket, now=at)
-    add_customer_message(ticket, "Otra duda: ¿hacéis envíos a Canarias?", sent_at=at, now=at)
+    assert _customer_dm(ticket, "Otra duda: ¿hacéis envíos a Canarias?", at) == "reopened"
     db.session.refresh(ticket)
+    db.session.refresh(survey)
     assert ticket.status == "open" and survey.answered_at is None
+    assert ticket.sla_state == "on_track"
 
 
 def test_survey_links_are_masked_for_agents(app_ctx, make_user):
