@@ -1,0 +1,199 @@
+"""The ticket page: thread, customer panel, composer, notes, actions, presence and replies."""
+from flask import Blueprint, abort, make_response, render_template, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from desk import presence, ticket_actions
+from desk.auth import DeskError, User, role_required
+from desk.clock import now as clock_now
+from desk.extensions import db
+from desk.tickets import PRIORITIES, Note, Ticket
+
+bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+
+
+@bp.before_request
+@role_required("cm")
+def _agents_only():
+    """Every ticket route is for signed-in agents (cm and above)."""
+
+
+def _load(ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        abort(404)
+    return ticket
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _reply_options(ticket) -> list[str]:
+    try:
+        from desk.outbound import reply_options
+    except ImportError:
+        return []
+    return reply_options(ticket)
+
+
+def _thread(ticket):
+    """Messages and notes in time order."""
+    notes = db.session.scalars(select(Note).where(Note.ticket_id == ticket.id)
+                               .options(selectinload(Note.author)).order_by(Note.created_at)).all()
+    items = [(m.sent_at, 0, m.id, "message", m) for m in ticket.messages]
+    items += [(n.created_at, 1, n.id, "note", n) for n in notes]
+    return [(kind, item) for *_key, kind, item in sorted(items, key=lambda i: i[:3])]
+
+
+def _context(ticket, **extra):
+    now = clock_now()
+    history = db.session.scalars(select(Ticket).where(
+        Ticket.customer_id == ticket.customer_id, Ticket.id != ticket.id)
+        .order_by(Ticket.created_at.desc()).limit(6)).all()
+    users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
+    return {"ticket": ticket, "now": now, "thread": _thread(ticket), "history": history,
+            "users": users, "priorities": PRIORITIES, "reasons": ticket_actions.NO_REPLY_REASONS,
+            "reply_options": _reply_options(ticket), "me": current_user,
+            "last_seen_id": ticket_actions.last_message_id(ticket.id),
+            "handles": ticket_actions.mention_handles(), **extra}
+
+
+@bp.route("/<int:ticket_id>")
+def show(ticket_id):
+    ticket = _load(ticket_id)
+    presence.heartbeat(ticket.id, current_user.id, clock_now())
+    return render_template("tickets/show.html", **_context(ticket))
+
+
+@bp.route("/<int:ticket_id>/thread")
+def thread(ticket_id):
+    """The thread fragment (`#thread`), refreshed when the ticket changes."""
+    ticket = _load(ticket_id)
+    return render_template("tickets/_thread.html", ticket=ticket, thread=_thread(ticket))
+
+
+@bp.route("/<int:ticket_id>/presence", methods=["POST"])
+def heartbeat(ticket_id):
+    """The page beats every few seconds; answers who else is here and who is typing."""
+    ticket = _load(ticket_id)
+    now = clock_now()
+    presence.heartbeat(ticket.id, current_user.id, now)
+    others = presence.on_ticket(ticket.id, now, exclude=current_user.id)
+    names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(others))).all()) if others else {}
+    return render_template("tickets/_presence.html", others=others, names=names)
+
+
+@bp.route("/<int:ticket_id>/typing", methods=["POST"])
+def typing(ticket_id):
+    ticket = _load(ticket_id)
+    if request.form.get("stop"):
+        presence.stop_typing(ticket.id, current_user.id)
+    else:
+        presence.heartbeat(ticket.id, current_user.id, clock_now(), typing=True)
+    return "", 204
+
+
+def _props(ticket_id):
+    """The properties panel after an action; other panels refresh on `ticketChanged`."""
+    ticket = _load(ticket_id)
+    db.session.refresh(ticket)
+    response = make_response(render_template("tickets/_props.html", **_context(ticket)))
+    response.headers["HX-Trigger"] = "ticketChanged"
+    return response
+
+
+@bp.route("/<int:ticket_id>/claim", methods=["POST"])
+def claim(ticket_id):
+    ticket_actions.claim(ticket_id, _me(), clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/assign", methods=["POST"])
+def assign(ticket_id):
+    value = request.form.get("assignee_id", "")
+    if value and not value.isdigit():
+        raise DeskError(_("Choose someone from the list."))
+    ticket_actions.assign(ticket_id, _me(), int(value) if value else None, clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/unassign", methods=["POST"])
+def unassign(ticket_id):
+    ticket_actions.assign(ticket_id, _me(), None, clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/resolve", methods=["POST"])
+def resolve(ticket_id):
+    ticket_actions.resolve(ticket_id, _me(), clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/resolve-no-reply", methods=["POST"])
+def resolve_no_reply(ticket_id):
+    ticket_actions.resolve_no_reply(ticket_id, _me(), request.form.get("reason", ""), clock_now(),
+                                    detail=request.form.get("detail", ""))
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/reopen", methods=["POST"])
+def reopen(ticket_id):
+    ticket_actions.reopen(ticket_id, _me(), clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/priority", methods=["POST"])
+def priority(ticket_id):
+    ticket_actions.set_priority(ticket_id, _me(), request.form.get("priority", ""), clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/tags", methods=["POST"])
+def add_tag(ticket_id):
+    ticket_actions.add_tag(ticket_id, _me(), request.form.get("tag", ""), clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/tags/<int:tag_id>/remove", methods=["POST"])
+def remove_tag(ticket_id, tag_id):
+    ticket_actions.remove_tag(ticket_id, _me(), tag_id, clock_now())
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/notes", methods=["POST"])
+def add_note(ticket_id):
+    ticket_actions.add_note(ticket_id, _me(), request.form.get("body", ""), clock_now())
+    ticket = _load(ticket_id)
+    return render_template("tickets/_thread.html", ticket=ticket, thread=_thread(ticket),
+                           note_saved=True)
+
+
+@bp.route("/<int:ticket_id>/reply", methods=["POST"])
+def reply(ticket_id):
+    """Send a reply; 409 with the newer replies when someone answered since the page loaded."""
+    ticket = _load(ticket_id)
+    form = request.form
+    seen, canned = form.get("last_seen_id", ""), form.get("canned_reply_id", "")
+    if not seen.isdigit() or (canned and not canned.isdigit()):
+        raise DeskError(_("The reply form is out of date; reload the ticket."))
+    try:
+        ticket_actions.send_reply(ticket.id, _me(), form.get("text", ""), form.get("visibility", ""),
+                                  clock_now(), last_seen_id=int(seen),
+                                  canned_reply_id=int(canned) if canned else None)
+    except ticket_actions.Collision as collision:
+        response = make_response(render_template(
+            "tickets/_collision.html", **_context(_load(ticket_id)), replies=collision.replies,
+            text=form.get("text", ""), visibility=form.get("visibility", ""), canned=canned,
+            warned_last_seen=max(m.id for m in collision.replies)), 409)
+        response.headers["HX-Retarget"] = "#composer-warning"
+        response.headers["HX-Reswap"] = "innerHTML"
+        return response
+    presence.stop_typing(ticket.id, current_user.id)
+    ticket = _load(ticket_id)
+    db.session.refresh(ticket)
+    response = make_response(render_template("tickets/_after_reply.html", **_context(ticket)))
+    response.headers["HX-Trigger"] = "ticketChanged"
+    return response
