@@ -1,17 +1,21 @@
 """Imports every area module, so metadata, migrations and signal receivers see all of them."""
-from desk.modules import import_present
-
-MODEL_MODULES = [
-    "desk.audit", "desk.auth", "desk.channel_accounts", "desk.customers", "desk.inbound",
-    "desk.tickets", "desk.notifications", "desk.sla",
-    "desk.replies",  # canned replies and their usage
-    "desk.sla_policies",  # SLA policies, calendars, clock events
-    "desk.escalations",  # escalations, rules, incidents
-    "desk.crisis",  # crisis incidents and held replies (receivers)
-    "desk.escalation_rules",  # editable escalation rules (receivers)
-    "desk.webhooks_out",  # outgoing webhook outbox
-    "desk.feedback",  # CSAT surveys
-    "desk.activity",  # customer activity events (retention)
-    "desk.outbound",  # outbound delivery attempts
-]
-LOADED = list(import_present(MODEL_MODULES))
+from desk import (  # noqa: F401
+    activity,  # customer activity events (retention)
+    audit,
+    auth,
+    channel_accounts,
+    crisis,  # incidents and held replies (receivers)
+    customers,
+    escalation_rules,  # editable rules (receivers)
+    escalations,
+    feedback,  # CSAT surveys (receivers)
+    inbound,
+    notifications,
+    outbound,
+    replies,
+    reply_usage,  # usage figures and learning examples (receivers)
+    sla,  # clocks (receivers)
+    sla_policies,
+    tickets,
+    webhooks_out,  # outgoing webhook outbox
+)

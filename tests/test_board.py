@@ -107,21 +107,6 @@ def test_timeline_uses_the_viewers_timezone(client, login, make_user, desk_state
     assert f"answered {answered:%H:%M} by Ana Ruiz" in html
 
 
-def test_every_sla_ui_string_has_a_spanish_translation():
-    import glob
-    import json
-    import os
-    root = os.path.dirname(os.path.dirname(__file__))
-    spanish = json.load(open(os.path.join(root, "desk/translations/es-sla.json"), encoding="utf-8"))
-    files = glob.glob(os.path.join(root, "templates/board/*.html")) + glob.glob(os.path.join(root, "templates/sla/*.html"))
-    files += [os.path.join(root, f) for f in ("desk/views/board.py", "desk/views/sla.py", "desk/sla_sweep.py")]
-    pattern = re.compile(r"""_l?\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
-    used = {m.group(1) if m.group(1) is not None else m.group(2)
-            for f in files for m in pattern.finditer(open(f, encoding="utf-8").read())}
-    assert used and not used - set(spanish)
-    assert all(spanish[k] and spanish[k].count("%(") == k.count("%(") for k in used)
-
-
 def test_policies_need_an_smm_and_report_clear_errors(client, login, make_user, app_ctx):
     login(make_user("lead"))
     assert client.get("/sla/policies").status_code == 403

@@ -10,7 +10,7 @@ from desk.extensions import db
 from desk.replies import CannedReply
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LIBRARY = FIXTURES / "canned-replies.json"
+LIBRARY = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"
 CASES = FIXTURES / "suggestions-dev.jsonl"
 
 

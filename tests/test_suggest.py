@@ -8,8 +8,9 @@ from desk.suggest import Engine, ReplyDoc, evaluate
 from desk.suggest_text import analyse, detect_language, fold, surface_words
 
 FIXTURES = Path(__file__).parent / "fixtures"
+LIBRARY_FILE = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"
 LIBRARY = [ReplyDoc(r["key"], r["language"], r["title"], r["body"], tuple(r["triggers"]))
-           for r in json.loads((FIXTURES / "canned-replies.json").read_text())["replies"]]
+           for r in json.loads(LIBRARY_FILE.read_text())["replies"]]
 CASES = [json.loads(line) for line in (FIXTURES / "suggestions-dev.jsonl").read_text().splitlines()
          if line.strip()]
 

@@ -8,8 +8,8 @@ COMMAND_MODULES = ["core", "inbound", "replies", "sla", "escalations", "feedback
 
 
 def register_commands(app) -> None:
-    from desk.modules import import_present
-    for module in import_present([f"desk.commands.{name}" for name in COMMAND_MODULES]):
+    from desk.modules import import_all
+    for module in import_all([f"desk.commands.{name}" for name in COMMAND_MODULES]):
         for command in module.COMMANDS:
             app.cli.add_command(command)
 

@@ -6,7 +6,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from desk.auth import DeskError, api_error
-from desk.modules import import_present
+from desk.modules import import_all
 
 # (endpoint, label, lowest role that sees it); an entry shows once its blueprint exists.
 NAVIGATION = [
@@ -28,7 +28,7 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 
 
 def register_views(app) -> None:
-    for module in import_present([f"desk.views.{name}" for name in BLUEPRINT_MODULES]):
+    for module in import_all([f"desk.views.{name}" for name in BLUEPRINT_MODULES]):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)
     app.jinja_env.globals["get_locale"] = get_locale

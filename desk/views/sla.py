@@ -38,7 +38,7 @@ class PolicyForm(FlaskForm):
     warning_value = IntegerField(_l("Warn before the due time"), default=15,
                                  validators=[InputRequired(), NumberRange(0, 43200)])
     warning_unit = SelectField(_l("Warning unit"), choices=[("minutes", _l("minutes")),
-                                                            ("percent", _l("% of target"))])
+                                                            ("percent", _l("percent of target"))])
     calendar_id = SelectField(_l("Hours"), choices=[], validate_choice=False)
     active = BooleanField(_l("Active"), default=True)
 

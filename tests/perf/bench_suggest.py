@@ -20,6 +20,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 from desk.suggest import Engine, ReplyDoc  # noqa: E402
 
 FIXTURES = HERE.parent / "fixtures"
+LIBRARY_FILE = HERE.parent.parent / "desk" / "demo" / "canned-replies.json"
 SIZES = {"small": (500, 20_000, 300), "large": (2_000, 100_000, 1_000)}
 BUDGET_MS = 10.0
 FILLERS = ("gracias", "hola", "please", "urgente", "ayer", "today", "app", "web", "tienda",
@@ -34,7 +35,7 @@ def percentile(samples, q):
 def generate(n_replies: int, n_examples: int, n_queries: int, seed: int = 7):
     """(replies, examples, queries) built from the eval files plus synthetic vocabulary."""
     rng = random.Random(seed)
-    base = json.loads((FIXTURES / "canned-replies.json").read_text())["replies"]
+    base = json.loads(LIBRARY_FILE.read_text())["replies"]
     cases = [json.loads(line) for line in (FIXTURES / "suggestions-dev.jsonl").read_text().splitlines()
              if line.strip()]
     by_key: dict[str, list[str]] = {}

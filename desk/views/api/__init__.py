@@ -5,7 +5,7 @@ from pydantic import BaseModel, ValidationError
 from desk.api_spec import document, openapi
 from desk.auth import api_error, token_required
 from desk.extensions import csrf
-from desk.modules import import_present
+from desk.modules import import_all
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -59,4 +59,4 @@ def openapi_json():
 
 # Each area's endpoints register on `bp` when imported.
 API_MODULES = ["messages", "tickets", "activity", "reports"]
-list(import_present([f"desk.views.api.{name}" for name in API_MODULES]))
+import_all([f"desk.views.api.{name}" for name in API_MODULES])
