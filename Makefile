@@ -9,8 +9,8 @@ setup:
 
 demo: setup
 	$(VENV)/desk init-db
-	$(VENV)/desk seed-demo --if-empty
-	$(VENV)/desk run
+	DESK_SANDBOX=true $(VENV)/desk seed-demo --if-empty
+	DESK_SANDBOX=true $(VENV)/desk run
 
 test: setup
 	DESK_TEST_DB=sqlite $(VENV)/python -m pytest -q -m "not perf"

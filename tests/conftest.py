@@ -7,12 +7,15 @@ Under CI=true a missing required part (Redis, PostgreSQL, Chromium) fails instea
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import threading
 import time
 import uuid
+from email import message_from_bytes
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from redis import Redis
@@ -243,6 +246,35 @@ def run_jobs(app, redis_server):
             raise AssertionError(f"jobs failed: {[getattr(d, 'exc_string', d) for d in details]}")
         return worker.successful_job_count
     return run
+
+
+# --- Mail ----------------------------------------------------------------------------
+
+class MailInbox:
+    """What the loopback SMTP server received: (recipients, email.message.Message) pairs."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(app, monkeypatch):
+    """aiosmtpd on a free loopback port, wired into DESK_SMTP_*."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    inbox = MailInbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", port)
+    monkeypatch.setitem(app.config, "MAIL_FROM", "desk@desk.test")
+    yield inbox
+    controller.stop()
 
 
 # --- Live server and browser -----------------------------------------------------------

@@ -1,11 +1,8 @@
 """The notification centre (list, badge count, mark read) and escalation e-mail through a
 real SMTP server on loopback (aiosmtpd)."""
-import socket
 from datetime import datetime, timezone
-from email import message_from_bytes
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from desk.escalations import acknowledge, escalate, ladder_sweep
@@ -66,29 +63,6 @@ def test_centre_needs_sign_in(client):
     assert client.get("/notifications/badge").status_code == 302
 
 
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server(app, monkeypatch):
-    """aiosmtpd on a free loopback port, wired into DESK_SMTP_*."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
-    monkeypatch.setitem(app.config, "SMTP_PORT", port)
-    monkeypatch.setitem(app.config, "MAIL_FROM", "desk@desk.test")
-    yield inbox
-    controller.stop()
 
 
 def test_escalation_mail_goes_to_the_levels_people(app, make_user, smtp_server, run_jobs):
