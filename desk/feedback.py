@@ -227,21 +227,22 @@ def capture_dm_rating(ticket, message, now: datetime, **_) -> Survey | None:
     """A private message on an open ticket that is only a rating answers the open survey."""
     if message.direction != "in" or message.visibility != "private":
         return None
-    return _answer_by_text(ticket, message.text, now)
+    return _answer_by_text(ticket.customer_id, message.text, now)
 
 
-@signals.message_on_resolved.connect
-def rating_on_resolved(ticket, text: str, now: datetime, **_) -> bool:
-    """A rating sent to a resolved DM ticket answers its survey and must not reopen it."""
-    return ticket.kind == "dm" and _answer_by_text(ticket, text, now) is not None
+@signals.dm_without_open_ticket.connect
+def rating_without_open_ticket(customer, customer_id: int, text: str, now: datetime, **_):
+    """A DM rating with no open ticket answers the survey: it belongs to the surveyed ticket."""
+    survey = _answer_by_text(customer_id, text, now)
+    return survey.ticket if survey is not None else None
 
 
-def _answer_by_text(ticket, text: str | None, now: datetime) -> Survey | None:
+def _answer_by_text(customer_id: int, text: str | None, now: datetime) -> Survey | None:
     rating = parse_rating(text)
     if rating is None:
         return None
     survey = db.session.scalar(select(Survey).where(
-        Survey.customer_id == ticket.customer_id, Survey.state == "sent",
+        Survey.customer_id == customer_id, Survey.state == "sent",
         Survey.answered_at.is_(None), Survey.expires_at > now,
     ).order_by(Survey.sent_at.desc()).limit(1))
     if survey is None:

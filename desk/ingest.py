@@ -156,11 +156,13 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     customer = upsert_customer(message)
     ticket = _find_ticket(channel, message, customer)
     outcome = "appended"
-    if ticket is not None and ticket.status == "resolved" and _handled_on_resolved(ticket, message, now):
-        stored = _message(channel, ticket, message, sent_at, received_at, customer_id=customer.id)
-        stored.automatic = True  # e.g. a survey rating: nothing to answer, no clock to start
-        ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
-        return "appended"
+    if message.kind == "dm" and (ticket is None or ticket.status == "resolved"):
+        answered = _answered_ticket(customer, message, now)
+        if answered is not None:
+            stored = _message(channel, answered, message, sent_at, received_at, customer_id=customer.id)
+            stored.automatic = True  # e.g. a survey rating: nothing to answer, no clock to start
+            answered.last_message_at = max(answered.last_message_at or sent_at, sent_at)
+            return "appended"
     if ticket is None or (ticket.status == "resolved" and not _reopenable(ticket, sent_at)):
         ticket = _new_ticket(channel, message, customer, sent_at)
         outcome = "created"
@@ -182,10 +184,11 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     return outcome
 
 
-def _handled_on_resolved(ticket: Ticket, message: NormalizedMessage, now: datetime) -> bool:
-    """True when a receiver (a survey rating) took the message without reopening the ticket."""
-    replies = signals.message_on_resolved.send(ticket, text=message.text, now=now)
-    return any(handled for _receiver, handled in replies)
+def _answered_ticket(customer: Customer, message: NormalizedMessage, now: datetime) -> Ticket | None:
+    """The ticket a DM answers (a survey rating) when a receiver takes it, else None."""
+    replies = signals.dm_without_open_ticket.send(customer, customer_id=customer.id,
+                                                 text=message.text, now=now)
+    return next((ticket for _receiver, ticket in replies if ticket is not None), None)
 
 
 def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,

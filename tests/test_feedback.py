@@ -4,7 +4,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from desk import feedback, signals
 from desk.extensions import db
@@ -299,9 +299,11 @@ def _customer_dm(ticket, text, at):
     return outcome
 
 
-@pytest.mark.parametrize("later", [minutes(90), timedelta(days=9)])
-def test_a_dm_rating_never_reopens_the_ticket(app_ctx, make_user, later):
-    survey, _token = sent_survey(make_user("cm"))
+@pytest.mark.parametrize("kind,later", [("dm", minutes(90)), ("dm", timedelta(days=9)),
+                                        ("comment", minutes(90))])
+def test_a_dm_rating_never_opens_or_reopens_a_ticket(app_ctx, make_user, kind, later):
+    survey, _token = sent_survey(make_user("cm"), kind=kind)
+    tickets_before = db.session.scalar(select(func.count()).select_from(Ticket))
     ticket = db.session.get(Ticket, survey.ticket_id)
     resolved_at, state = ticket.resolved_at, ticket.sla_state
     assert _customer_dm(ticket, "⭐⭐⭐⭐⭐", NOW + later) == "appended"
@@ -311,6 +313,7 @@ def test_a_dm_rating_never_reopens_the_ticket(app_ctx, make_user, later):
     assert (ticket.status, ticket.resolved_at, ticket.sla_state) == ("resolved", resolved_at, state)
     rating_message = ticket.messages[-1]
     assert rating_message.text == "⭐⭐⭐⭐⭐" and rating_message.automatic
+    assert db.session.scalar(select(func.count()).select_from(Ticket)) == tickets_before
 
 
 def test_a_real_question_after_the_survey_reopens_the_ticket(app_ctx, make_user):
@@ -331,3 +334,14 @@ def test_survey_links_are_masked_for_agents(app_ctx, make_user):
     masked = app_ctx.jinja_env.filters["mask_survey_links"](text)
     assert token not in masked and "/s/…" in masked and masked.startswith("Hola")
     assert mask_survey_links("see /s/short and /settings") == "see /s/short and /settings"
+
+
+@pytest.mark.security
+def test_agents_never_see_a_survey_token_in_the_ticket_or_the_inbox(app_ctx, make_user, client, login):
+    agent = make_user("cm")
+    survey, token = sent_survey(agent)
+    login(agent)
+    for url in (f"/tickets/{survey.ticket_id}", "/inbox?view=resolved"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert token not in page.get_data(as_text=True), url

@@ -8,6 +8,7 @@ import click
 from flask import current_app
 from flask.cli import routes_command, shell_command, with_appcontext
 from flask_migrate import upgrade
+from werkzeug.serving import run_simple
 
 from desk import auth
 from desk.auth import DeskError
@@ -146,7 +147,8 @@ def run(host, port):
                 subprocess.Popen(desk_cmd + ["scheduler"], env=env)]
     click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started)")
     try:
-        current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+        # app.run() refuses to start inside a Flask CLI command; run_simple is what it calls.
+        run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)

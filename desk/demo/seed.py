@@ -23,7 +23,8 @@ from desk.extensions import db
 from desk.feedback import send_survey
 from desk.ingest import ingest
 from desk.outbound import deliver, reply_options
-from desk.replies import CannedReply, import_library, placeholder_values, render
+from desk.replies import import_library
+from desk.reply_usage import suggest_for_ticket
 from desk.tickets import Message, Ticket
 
 DEMO_PASSWORD = "demo-password"
@@ -41,6 +42,10 @@ CHANNELS = [("facebook", "104500000000001", "Tienda Sol · Facebook", "tiendasol
 KINDS = {"facebook": ["comment", "comment", "dm"], "instagram": ["comment", "dm", "mention"],
          "whatsapp": ["dm"], "x": ["mention", "mention", "dm"]}
 # Share of past tickets per first-response outcome.
+FALLBACK_REPLY = {
+    "es": "Hola, lo sentimos mucho. Te escribimos por privado para solucionarlo hoy mismo.",
+    "en": "Hi, we're sorry about this. We'll message you privately to sort it out today."}
+EXTRA_LINE = {"es": "¡Gracias por escribirnos!", "en": "Thanks for reaching out!"}
 OUTCOMES = [("met", 64), ("late", 16), ("waived", 10), ("breached_open", 2), ("never", 8)]
 
 
@@ -73,7 +78,6 @@ class DemoDesk:
         self.channels = [add_channel(p, a, n, h) for p, a, n, h in CHANNELS]
         library = Path(__file__).with_name("canned-replies.json").read_bytes()
         import_library(library, start, self.users["smm@desk.demo"])
-        self.replies = {r.key: r for r in db.session.scalars(select(CannedReply))}
         self.customers = [(name, lang, self._customer_identity(name, lang))
                           for lang, names in content.CUSTOMERS.items() for name in names]
         self._plan(start)
@@ -125,7 +129,6 @@ class DemoDesk:
     # --- actions --------------------------------------------------------------------
     def _do_arrive(self, at: datetime, outcome: str, text_kind: str, text: str | None = None):
         name, lang, author = self.rng.choice(self.customers)
-        topic = None
         if text_kind == "topic":
             topic = self.rng.choice(list(content.MESSAGES[lang]))
             text = self.rng.choice(content.MESSAGES[lang][topic])
@@ -141,8 +144,7 @@ class DemoDesk:
         if outcome in ("met", "late"):
             wait = self.rng.uniform(4, 55) if outcome == "met" else self.rng.uniform(70, 300)
             self._schedule_sweeps(ticket, at, at + timedelta(minutes=wait))
-            self._at(at + timedelta(minutes=wait), "reply", ticket_id=ticket_id,
-                     topic=topic, lang=lang)
+            self._at(at + timedelta(minutes=wait), "reply", ticket_id=ticket_id, lang=lang)
         elif outcome == "waived":
             self._at(at + timedelta(minutes=self.rng.uniform(2, 40)), "waive", ticket_id=ticket_id)
         elif outcome in ("breached_open", "never"):
@@ -182,7 +184,8 @@ class DemoDesk:
             escalations.Escalation.acknowledged_at.is_(None),
             escalations.Escalation.resolved_at.is_(None))).all()
         for escalation in waiting:
-            if escalation.id not in self.acknowledging and self.rng.random() < 0.85:
+            recent = escalation.created_at > self.now - timedelta(hours=2)  # left for the demo
+            if escalation.id not in self.acknowledging and not recent and self.rng.random() < 0.85:
                 self.acknowledging.add(escalation.id)
                 self._at(escalation.created_at + timedelta(minutes=self.rng.uniform(2, 13)),
                          "acknowledge", escalation_id=escalation.id)
@@ -191,19 +194,21 @@ class DemoDesk:
         escalation = db.session.get(escalations.Escalation, escalation_id)
         escalations.acknowledge(escalation_id, self.lead if escalation.level == 1 else self.smm, at)
 
-    def _do_reply(self, at: datetime, ticket_id: int, topic: str | None, lang: str):
+    def _do_reply(self, at: datetime, ticket_id: int, lang: str):
         ticket = db.session.get(Ticket, ticket_id)
         if ticket.status == "resolved":
             return
         agent = self._agent_for(lang)
-        reply = self.replies.get(f"{topic}-{lang}") if topic else None
-        text = (render(reply.body, placeholder_values(ticket, agent)).text if reply else
-                {"es": "Hola, lo sentimos mucho. Te escribimos por privado para solucionarlo hoy mismo.",
-                 "en": "Hi, we're sorry about this. We'll message you privately to sort it out today."}[lang])
+        # The agent takes the top suggestion, as CMs do, and sometimes adds a line of their own.
+        _text, suggestions = suggest_for_ticket(ticket, agent, at)
+        top = suggestions[0] if suggestions and not suggestions[0].unfilled else None
+        text = top.text if top else FALLBACK_REPLY[lang]
+        if top and self.rng.random() < 0.2:
+            text += " " + EXTRA_LINE[lang]
         visibility = "private" if "private" in reply_options(ticket) and ticket.kind == "dm" else reply_options(ticket)[0]
         ticket_actions.send_reply(ticket_id, agent, text, visibility, at,
                                   last_seen_id=ticket_actions.last_message_id(ticket_id),
-                                  canned_reply_id=reply.id if reply else None)
+                                  canned_reply_id=top.reply.id if top else None)
         self._count("replies")
         if self.rng.random() < 0.12:
             handle = self.rng.choice(self.cms).email.split("@")[0]
@@ -231,8 +236,8 @@ class DemoDesk:
 
     def _do_survey(self, at: datetime, ticket_id: int):
         survey = send_survey(ticket_id, at)
-        if survey is None or survey.state != "sent":
-            return
+        if survey is None or survey.state != "sent" or survey.sent_at != at:
+            return  # not sent now (a re-resolved ticket keeps its first survey)
         self._count("surveys sent")
         if self.rng.random() < 0.6:
             ticket = db.session.get(Ticket, ticket_id)
