@@ -8,7 +8,7 @@ import logging
 from datetime import datetime, timedelta
 
 from rq import Retry
-from sqlalchemy import Index, String, Text, UniqueConstraint, case, select, update
+from sqlalchemy import Index, String, Text, UniqueConstraint, case, select, text, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.clock import now as clock_now
@@ -62,6 +62,10 @@ def record_events(source: str, events: list, now: datetime, enqueue: bool = True
              "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
              "status": "received", "attempts": 0, "received_at": now} for event in events]
     # One cached statement, executed with many parameter sets ("insertmanyvalues" batches).
+    if db.engine.dialect.name == "postgresql":  # a locked table fails fast (503), never hangs
+        from flask import current_app
+        budget = int(current_app.config["INBOUND_LOCK_TIMEOUT_MS"])
+        db.session.execute(text(f"SET LOCAL lock_timeout = {budget}"))
     statement = (_dialect_insert()(InboundEvent.__table__)
                  .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
                  .returning(InboundEvent.__table__.c.id))

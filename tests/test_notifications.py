@@ -2,7 +2,6 @@
 real SMTP server on loopback (aiosmtpd)."""
 from datetime import datetime, timezone
 
-import pytest
 from sqlalchemy import select
 
 from desk.escalations import acknowledge, escalate, ladder_sweep

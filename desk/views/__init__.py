@@ -3,6 +3,7 @@ from flask import current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from desk.auth import DeskError, api_error
@@ -36,6 +37,7 @@ def register_views(app) -> None:
     app.after_request(_security_headers)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DeskError, _desk_error)
+    app.register_error_handler(OperationalError, _database_busy)
     from desk.views import filters
     filters.register(app)
 
@@ -73,3 +75,19 @@ def _desk_error(error: DeskError):
     if request.headers.get("HX-Request"):
         return render_template("_flash_error.html", message=str(error)), error.status
     return render_template("error.html", error=error, message=str(error)), error.status
+
+
+def _database_busy(error: OperationalError):
+    """A lock or timeout held past the request's budget: 503 (retry later), never a 500."""
+    from desk.extensions import db
+    db.session.rollback()  # nothing half-written: the request's transaction is undone
+    current_app.logger.warning("database busy: %s", str(error).splitlines()[0])
+    message = "the database is busy; retry later"
+    if wants_json():
+        response = api_error(503, message)
+    else:
+        from werkzeug.exceptions import ServiceUnavailable
+        response = render_template("error.html", error=ServiceUnavailable(), message=message), 503
+    response = current_app.make_response(response)
+    response.headers["Retry-After"] = "5"
+    return response

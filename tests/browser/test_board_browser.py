@@ -10,8 +10,8 @@ from desk.auth import User
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.sla_sweep import sweep
-from tests.conftest import PASSWORD
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,14 +24,6 @@ WAITING = [  # (platform, customer, followers, text, minutes waiting, vip)
     ("youtube", "Pablo Ortega", 2100, "El tutorial del minuto 3 no funciona", 30, False),
     ("facebook", "Elena Vidal", 3400, "Me cobraron dos veces el mismo pedido", 20, True),
 ]
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#main-nav")).to_be_visible()
 
 
 def _working_day(app, agents):

@@ -8,8 +8,8 @@ from playwright.sync_api import expect
 from desk.clock import now as clock_now
 from desk.escalations import escalate
 from desk.extensions import db
-from tests.conftest import PASSWORD
 from tests.factories import make_channel, make_customer, make_ticket, minutes
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -21,14 +21,6 @@ BURST = [
     ("youtube", "Ana Belén", 15800, "LA LECHE ENTERA SABE AGRIA. Me ha sentado fatal."),
     ("x", "Iñaki Etxeberria", 760, "Mi hijo bebió la leche entera, sabe agria y le ha sentado fatal"),
 ]
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#main-nav")).to_be_visible()
 
 
 def _background(cm_id):

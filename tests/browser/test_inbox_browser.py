@@ -11,8 +11,8 @@ from sqlalchemy import select
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.tickets import Message, Ticket
-from tests.conftest import PASSWORD
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,14 +23,6 @@ LIBRARY = {"format": "desk-canned-replies/1", "replies": [
      "triggers": ["dónde está mi pedido", "no me ha llegado el pedido"],
      "body": "¡Hola {{customer.first_name}}! Lo revisamos ahora mismo y te escribimos por DM."},
 ]}
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#main-nav")).to_be_visible()
 
 
 def seed(app, agent):

@@ -10,8 +10,8 @@ from desk.extensions import db
 from desk.replies import ReplyUsage, import_library
 from desk.clock import now as clock_now
 from desk.tickets import Message
-from tests.conftest import PASSWORD
 from tests.factories import make_channel, make_customer, make_ticket
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -24,14 +24,6 @@ LIBRARY = {"format": "desk-canned-replies/1", "replies": [
     {"key": "cancel-en", "language": "en", "title": "Cancel order",
      "triggers": ["cancel my order"], "body": "Hi {{customer.first_name}}, we'll cancel it."},
 ]}
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#main-nav")).to_be_visible()
 
 
 def test_insert_fill_and_send_a_suggestion(page, live_server, app, make_user, artifacts_dir):

@@ -14,21 +14,13 @@ from desk.auth import User
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.feedback import Survey
-from tests.conftest import PASSWORD
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
+from tests.browser.helpers import sign_in
 
 pytestmark = pytest.mark.browser
 
 NAMES = ["Lucía Pérez", "Jorge Núñez", "María García", "Iñaki Etxeberria", "Ana Belén", "Pablo Ortega",
          "Elena Vidal", "Raúl Sanz", "Sofía Muñoz", "Carlos Peña", "Marta Ibáñez", "Diego Ruiz"]
-
-
-def sign_in(page, live_server, user):
-    page.goto(f"{live_server}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    expect(page.locator("#main-nav")).to_be_visible()
 
 
 def _half_year_of_service(app, agent_ids):
