@@ -18,6 +18,7 @@ from desk.auth import Conflict, DeskError, NotFound, User
 from desk.extensions import db
 from desk.notifications import notify
 from desk.tickets import PRIORITIES, Message, Note, Tag, Ticket
+from desk.types import parse_id
 
 
 def _(message: str, **values) -> str:
@@ -251,7 +252,7 @@ def bulk(ticket_ids: list[int], actor: User, action: str, value: str | None,
 def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
     if value in (None, "", "me"):
         assignee_id = actor.id
-    elif not (value.isdigit() and actor.has_role("lead")):
+    elif not (parse_id(value) is not None and actor.has_role("lead")):
         raise Forbidden(_("Only a team lead can assign tickets to others."))
     else:
         assignee = db.session.get(User, int(value))

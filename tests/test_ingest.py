@@ -14,8 +14,9 @@ from desk.customers import Customer, CustomerIdentity
 from desk.extensions import db
 from desk.inbound import InboundEvent, process_events, resweep
 from desk.ingest import clamp, guess_language, ingest
-from desk.tickets import Message, Ticket
+from desk.tickets import Ticket
 from tests.factories import make_channel
+from tests.invariants import assert_invariants
 from tests.webhook_helpers import (counts, fixture, fixture_bytes, meta_signature, message_by,
                                    post_meta, statuses, wire)
 
@@ -34,28 +35,6 @@ def dm(mid: str, text: str = "hola", sender: str = "2233445566", timestamp: int 
     return wire({"object": "page", "entry": [{"id": PAGE, "time": timestamp, "messaging": [{
         "sender": {"id": sender}, "recipient": {"id": PAGE}, "timestamp": timestamp,
         "message": {"mid": mid, "text": text}}]}]})
-
-
-def assert_invariants():
-    """I1, I2, I4 and I6 (after the queue has drained)."""
-    db.session.expire_all()
-    keys = db.session.execute(select(InboundEvent.source, InboundEvent.dedupe_key, func.count())
-                              .group_by(InboundEvent.source, InboundEvent.dedupe_key)
-                              .having(func.count() > 1)).all()
-    assert keys == []  # I1
-    doubles = db.session.execute(select(Message.channel_id, Message.platform_message_id, func.count())
-                                 .where(Message.platform_message_id.is_not(None))
-                                 .group_by(Message.channel_id, Message.platform_message_id)
-                                 .having(func.count() > 1)).all()
-    assert doubles == []  # I2
-    threads = db.session.execute(select(Ticket.channel_id, Ticket.thread_key, func.count())
-                                 .where(Ticket.status != "resolved")
-                                 .group_by(Ticket.channel_id, Ticket.thread_key)
-                                 .having(func.count() > 1)).all()
-    assert threads == []  # I4
-    stuck = db.session.scalar(select(func.count()).select_from(InboundEvent)
-                              .where(InboundEvent.status.in_(("received", "enqueued"))))
-    assert stuck == 0  # I6
 
 
 @pytest.mark.parametrize("times", [2, 10])

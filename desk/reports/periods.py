@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
 from desk.auth import DeskError
+from desk.types import MAX_ID
 
 PRESETS = ("last_7_days", "last_30_days", "last_90_days", "this_month", "last_month",
            "this_quarter", "last_quarter", "custom")
@@ -69,7 +70,7 @@ def resolve_period(preset: str | None, now: datetime, start: date | None = None,
 def _int_or_none(raw, name: str) -> int | None:
     if raw in (None, "", "all"):
         return None
-    if not str(raw).isdigit():
+    if not (str(raw).isascii() and str(raw).isdigit() and int(raw) <= MAX_ID):
         raise DeskError(f"{name} must be a number")
     return int(raw)
 

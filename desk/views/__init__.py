@@ -5,8 +5,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from desk.auth import DeskError, api_error
+from desk.types import MAX_ID
 from desk.modules import import_all
 
 # (endpoint, label, lowest role that sees it); an entry shows once its blueprint exists.
@@ -28,7 +30,17 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "object-src 'none'")
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an
+    overflow error (500) in the database driver."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_views(app) -> None:
+    app.url_map.converters["int"] = IdConverter
     for module in import_all([f"desk.views.{name}" for name in BLUEPRINT_MODULES]):
         app.register_blueprint(module.bp)
     app.context_processor(_navigation)

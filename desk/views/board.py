@@ -7,6 +7,7 @@ from desk.auth import NotFound, role_required
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.tickets import Ticket
+from desk.types import parse_id
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -44,7 +45,7 @@ def poll():
 def reassign(ticket_id):
     from desk.ticket_actions import assign
     raw = request.form.get("assignee_id", "")
-    assignee_id = int(raw) if raw.isdigit() else None
+    assignee_id = parse_id(raw)
     if raw and assignee_id is None:
         raise NotFound("no such agent")
     now = clock_now()

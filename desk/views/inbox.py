@@ -10,6 +10,7 @@ from desk.channel_accounts import KINDS, PLATFORMS, Channel
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.tickets import PRIORITIES, STATUSES, Tag
+from desk.types import parse_id
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 
@@ -81,7 +82,7 @@ def poll():
 def bulk():
     """Assign, tag or resolve the selected tickets; the list reloads itself afterwards."""
     ids = request.form.getlist("ids")
-    if not all(i.isdigit() and len(i) < 12 for i in ids):
+    if not all(parse_id(i) is not None for i in ids):
         raise DeskError(_("Select tickets from the list."))
     action = request.form.get("action", "")
     action, value = {"assign_me": ("assign", "me"), "assign": ("assign", request.form.get("assignee")),

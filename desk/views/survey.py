@@ -60,7 +60,8 @@ def respond(token):
 def _submitted():
     """(rating, comment) from JSON (rating must be a JSON integer) or the HTML form."""
     if request.is_json:
-        body = request.get_json(silent=True)
+        from desk.views.api import json_body
+        body = json_body()
         if not isinstance(body, dict) or set(body) - {"rating", "comment"}:
             return None, None
         comment = body.get("comment")

@@ -10,6 +10,7 @@ from desk.auth import DeskError, User, role_required
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.tickets import PRIORITIES, Note, Ticket
+from desk.types import parse_id
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -114,9 +115,9 @@ def claim(ticket_id):
 @bp.route("/<int:ticket_id>/assign", methods=["POST"])
 def assign(ticket_id):
     value = request.form.get("assignee_id", "")
-    if value and not value.isdigit():
+    if value and parse_id(value) is None:
         raise DeskError(_("Choose someone from the list."))
-    ticket_actions.assign(ticket_id, _me(), int(value) if value else None, clock_now())
+    ticket_actions.assign(ticket_id, _me(), parse_id(value), clock_now())
     return _props(ticket_id)
 
 
@@ -177,7 +178,7 @@ def reply(ticket_id):
     ticket = _load(ticket_id)
     form = request.form
     seen, canned = form.get("last_seen_id", ""), form.get("canned_reply_id", "")
-    if not seen.isdigit() or (canned and not canned.isdigit()):
+    if parse_id(seen) is None or (canned and parse_id(canned) is None):
         raise DeskError(_("The reply form is out of date; reload the ticket."))
     try:
         ticket_actions.send_reply(ticket.id, _me(), form.get("text", ""), form.get("visibility", ""),

@@ -11,17 +11,40 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
 
+def json_body():
+    """The request's JSON, or None if absent or unreadable (absurd nesting included: plain
+    get_json would recurse into a RecursionError, a 500)."""
+    from desk.channels.base import ParseError, load_json
+    try:
+        return load_json(request.get_data(cache=True)) if request.is_json else None
+    except ParseError:
+        return None
+
+
 def parse_body(model: type[BaseModel]):
     """The request's JSON validated by `model`; raises BadBody with a 400/422 response."""
-    data = request.get_json(silent=True)
+    data = json_body()
     if data is None:
         raise BadBody(api_error(400, "the body must be valid JSON (Content-Type: application/json)"))
+    if _has_nul(data):  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 later
+        raise BadBody(api_error(422, "text must not contain NUL (\\u0000) characters"))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                    for e in exc.errors(include_url=False, include_input=False)]
         raise BadBody(api_error(422, "the body does not match the schema", details=details))
+
+
+def _has_nul(data) -> bool:
+    """True if any key or string in the (depth-bounded) JSON contains a NUL character."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_nul(v) for v in data)
+    return False
 
 
 class BadBody(Exception):

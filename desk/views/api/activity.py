@@ -1,14 +1,14 @@
 """POST /api/v1/activity: customer activity events (one, or a batch under "events")."""
 from datetime import datetime
 
-from flask import jsonify, request
+from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from desk.activity import ActivityInput, record_events, summarize
 from desk.api_spec import document
 from desk.auth import token_required
 from desk.clock import now as clock_now
-from desk.views.api import bp, parse_body
+from desk.views.api import bp, json_body, parse_body
 
 MAX_BATCH = 1000
 
@@ -61,7 +61,7 @@ document("/activity", "post",
 @bp.post("/activity")
 @token_required
 def post_activity():
-    body = request.get_json(silent=True)
+    body = json_body()
     batch = isinstance(body, dict) and "events" in body
     items = parse_body(ActivityBatch).events if batch else [parse_body(ActivityIn)]
     outcomes = record_events([ActivityInput(**item.model_dump()) for item in items], clock_now())

@@ -1,7 +1,7 @@
 """POST /api/v1/messages: messages from any other network, one at a time or in batches."""
 from typing import Union
 
-from flask import jsonify, request
+from flask import jsonify
 from pydantic import BaseModel, RootModel
 
 from desk.api_spec import document
@@ -9,7 +9,7 @@ from desk.auth import api_error, token_required
 from desk.channels.generic import MessageBatch, MessageIn
 from desk.clock import now as clock_now
 from desk.inbound import accept_messages, unknown_channels
-from desk.views.api import bp, parse_body
+from desk.views.api import bp, json_body, parse_body
 
 
 class IngestBody(RootModel[Union[MessageIn, MessageBatch]]):
@@ -32,7 +32,7 @@ document("/messages", "post",
 @bp.post("/messages")
 @token_required
 def ingest_messages():
-    data = request.get_json(silent=True)
+    data = json_body()
     batch = isinstance(data, dict) and "messages" in data
     body = parse_body(MessageBatch if batch else MessageIn)
     messages = body.messages if batch else [body]

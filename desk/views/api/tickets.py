@@ -16,9 +16,15 @@ from desk.extensions import db
 from desk.sla import clocks_of, current_state
 from desk.sla_board import sla_condition
 from desk.tickets import STATUSES, Ticket
+from desk.types import MAX_ID
 from desk.views.api import bp
 
 SlaFilter = Literal["on_track", "at_risk", "breached", "met", "late", "waived"]
+
+
+def _is_id(value: str) -> bool:
+    """ASCII digits that fit an id column (str.isdigit alone accepts '²' and 10**30)."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 class TicketQuery(BaseModel):
@@ -33,14 +39,14 @@ class TicketQuery(BaseModel):
     @field_validator("channel")
     @classmethod
     def _channel(cls, value):
-        if value is not None and not value.isdigit() and value not in PLATFORMS:
+        if value is not None and not _is_id(value) and value not in PLATFORMS:
             raise ValueError(f"must be a channel id or one of {', '.join(PLATFORMS)}")
         return value
 
     @field_validator("assignee")
     @classmethod
     def _assignee(cls, value):
-        if value is not None and not value.isdigit() and value not in ("none", "me"):
+        if value is not None and not _is_id(value) and value not in ("none", "me"):
             raise ValueError("must be a user id, 'none' or 'me'")
         return value
 
@@ -139,7 +145,7 @@ def _cursor_id(raw: str | None) -> int | None:
         value = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
     except (ValueError, UnicodeDecodeError):
         value = ""
-    if not value.startswith("t:") or not value[2:].isdigit():
+    if not value.startswith("t:") or not _is_id(value[2:]):
         raise ValueError("the cursor is not one this API gave out")
     return int(value[2:])
 
@@ -151,7 +157,7 @@ def _filtered(query: TicketQuery, now: datetime):
     if query.status:
         stmt = stmt.where(Ticket.status == query.status)
     if query.channel:
-        stmt = stmt.where(Ticket.channel_id == int(query.channel)) if query.channel.isdigit() else \
+        stmt = stmt.where(Ticket.channel_id == int(query.channel)) if _is_id(query.channel) else \
             stmt.where(Ticket.channel_id.in_(select(Channel.id).where(Channel.platform == query.channel)))
     if query.assignee == "none":
         stmt = stmt.where(Ticket.assignee_id.is_(None))
