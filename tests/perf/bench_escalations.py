@@ -15,6 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
+from tests.perf.common import percentile  # noqa: E402
+
 from desk import create_app  # noqa: E402
 from desk.extensions import db  # noqa: E402
 
@@ -22,11 +24,6 @@ SIZES = {"small": (300, 2_000), "large": (1_500, 20_000)}  # (window, backlog)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 WORDS = ("pedido factura envio tienda app pago tarjeta cuenta web caja talla color precio oferta "
          "cupon descuento repartidor correo telefono chat horario devolucion garantia").split()
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def _result(name, samples, budget_ms, size, stat="p95"):

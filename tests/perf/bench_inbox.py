@@ -18,6 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
+from tests.perf.common import percentile  # noqa: E402
+
 from sqlalchemy import func, select  # noqa: E402
 
 from desk import create_app  # noqa: E402
@@ -28,11 +30,6 @@ from tests.perf.generate import generate  # noqa: E402
 BUDGET_MS = 50.0
 SIZES = {("small", "sqlite"): (2_000, 20_000), ("large", "sqlite"): (20_000, 200_000),
          ("small", "postgresql"): (10_000, 100_000), ("large", "postgresql"): (100_000, 1_000_000)}
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def _time(client, url, n, expect=(200,)):

@@ -30,17 +30,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.perf.common import percentile, start_redis  # noqa: E402
+
 SECRET = "bench-meta-secret"
 PAGE = "555000111"
 RATE = 500
 SECONDS = {"small": 5, "large": 20}
 ACK_BUDGET_MS = 50.0
 WORKER_BUDGET = 300.0
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))] if ordered else 0.0
 
 
 def free_port() -> int:
@@ -72,18 +69,6 @@ class Database:
         if self.admin:
             self.admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self.admin.close()
-
-
-def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
-    sock = f"{folder}/redis.sock"
-    process = subprocess.Popen([shutil.which("redis-server"), "--port", "0", "--unixsocket", sock,
-                                "--unixsocketperm", "700", "--save", "", "--appendonly", "no"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    for _ in range(250):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
-    return process, f"unix://{sock}"
 
 
 def environment(database_url: str, redis_url: str) -> dict:

@@ -15,39 +15,17 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from tests.perf.common import make_database, percentile  # noqa: E402
+
 BUDGET_MS = 2000.0
 RUNS = 5
-PG_ADMIN = os.environ.get("DESK_BENCH_DATABASE_URL",
-                          "postgresql+psycopg://desk:desk@127.0.0.1:5432/postgres")
 NOW = datetime(2026, 3, 31, 12, 0, tzinfo=timezone.utc)
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
-def make_database(backend: str, folder: str):
-    """(url, drop) for a fresh database."""
-    if backend == "sqlite":
-        return f"sqlite:///{folder}/bench.sqlite3", lambda: None
-    import psycopg
-    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-    name = f"desk_bench_report_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
 
 
 def _feedback_rows() -> None:
@@ -58,7 +36,7 @@ def _feedback_rows() -> None:
     pg = db.engine.dialect.name == "postgresql"
     hours14 = "interval '14 days'" if pg else None
     expires = f"t.resolved_at + {hours14}" if pg else "datetime(t.resolved_at, '+14 days')"
-    answered = f"t.resolved_at + interval '3 hours'" if pg else "datetime(t.resolved_at, '+3 hours')"
+    answered = "t.resolved_at + interval '3 hours'" if pg else "datetime(t.resolved_at, '+3 hours')"
     later = "t.resolved_at + (t.id % 120) * interval '1 day'" if pg else \
         "datetime(t.resolved_at, '+' || (t.id % 120) || ' days')"
     db.session.execute(text(f"""
@@ -84,7 +62,7 @@ def bench_size(n: int, backend: str) -> dict:
     from desk.reports import ReportFilter, service_report
     from tests.perf.generate import generate
     with tempfile.TemporaryDirectory() as folder:
-        url, drop = make_database(backend, folder)
+        url, drop = make_database(backend, folder, "desk_bench_report")
         try:
             app = create_app({"TESTING": True, "SECRET_KEY": "bench", "DATABASE_URL": url,
                               "REDIS_URL": "redis://127.0.0.1:1/0"})

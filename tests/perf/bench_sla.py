@@ -14,11 +14,9 @@ notifications included), an idle sweep, and the catch-up sweep after a 10-minute
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,45 +24,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from tests.perf.common import make_database, percentile, start_redis  # noqa: E402
+
 BUDGET_MS = 1000.0
 EVENTS = 50  # new warnings and new breaches per 30-second sweep, each (200 events a minute)
 SWEEPS = 16
-PG_ADMIN = os.environ.get("DESK_BENCH_DATABASE_URL",
-                          "postgresql+psycopg://desk:desk@127.0.0.1:5432/postgres")
 NOW0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
-def start_redis(folder: str):
-    sock = os.path.join(folder, "redis.sock")
-    proc = subprocess.Popen([shutil.which("redis-server"), "--port", "0", "--unixsocket", sock,
-                             "--save", "", "--appendonly", "no", "--dir", folder],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    for _ in range(200):
-        if os.path.exists(sock):
-            break
-        time.sleep(0.02)
-    return proc, f"unix://{sock}"
-
-
-def make_database(backend: str, folder: str):
-    """(url, drop) for a fresh database."""
-    if backend == "sqlite":
-        return f"sqlite:///{folder}/bench.sqlite3", lambda: None
-    import psycopg
-    admin = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
-    name = f"desk_bench_sla_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
 
 
 def populate(db, n: int, seed: int = 11) -> None:
@@ -127,7 +92,7 @@ def measure(backend: str, n: int) -> list[dict]:
     from desk.sla_sweep import sweep
     folder = tempfile.mkdtemp(prefix="bench-sla-")
     redis, redis_url = start_redis(folder)
-    url, drop = make_database(backend, folder)
+    url, drop = make_database(backend, folder, "desk_bench_sla")
     try:
         app = create_app({"TESTING": True, "SECRET_KEY": "bench", "DATABASE_URL": url,
                           "REDIS_URL": redis_url, "RATELIMIT_STORAGE_URI": "memory://"})

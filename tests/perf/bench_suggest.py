@@ -17,6 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from tests.perf.common import percentile  # noqa: E402
+
 from desk.suggest import Engine, ReplyDoc  # noqa: E402
 
 FIXTURES = HERE.parent / "fixtures"
@@ -25,11 +27,6 @@ SIZES = {"small": (500, 20_000, 300), "large": (2_000, 100_000, 1_000)}
 BUDGET_MS = 10.0
 FILLERS = ("gracias", "hola", "please", "urgente", "ayer", "today", "app", "web", "tienda",
            "store", "again", "otra vez", "por favor", "thanks", "👍", "😡", "@marca", "!!", "??")
-
-
-def percentile(samples, q):
-    ordered = sorted(samples)
-    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def generate(n_replies: int, n_examples: int, n_queries: int, seed: int = 7):

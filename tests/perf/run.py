@@ -35,21 +35,6 @@ def machine() -> dict:
             "database": os.environ.get("DESK_BENCH_DATABASE_URL", "sqlite (temporary)")}
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0-100) by nearest rank; 0 for no samples."""
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
-def timings(samples_ms: list[float]) -> dict:
-    """median, p95 and p99 of a list of milliseconds."""
-    return {"median_ms": round(percentile(samples_ms, 50), 3), "p95_ms": round(percentile(samples_ms, 95), 3),
-            "p99_ms": round(percentile(samples_ms, 99), 3)}
-
-
 def markdown(results: list[dict], info: dict, errors: dict) -> str:
     lines = [f"# Benchmark report {info['started']}", "",
              f"Machine: {info['cores']} cores, {info['memory_gib']} GiB, Python {info['python']}; "
