@@ -38,22 +38,24 @@ def x_signature(body: bytes, secret: str = X_SECRET) -> str:
     return "sha256=" + base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
-def post_meta(client, body: bytes, signature: str | None = "auto", **headers):
+def _post_signed(client, path: str, header: str, body: bytes, signature: str | None, sign, headers):
+    """POST a webhook body; signature "auto" signs it correctly, None leaves the header out."""
     if signature == "auto":
-        signature = meta_signature(body)
+        signature = sign(body)
     if signature is not None:
-        headers["X-Hub-Signature-256"] = signature
-    return client.post("/webhooks/meta", data=body, headers=headers,
-                       content_type="application/json", csrf=False)
+        headers[header] = signature
+    return client.post(path, data=body, headers=headers, content_type="application/json",
+                       csrf=False)
+
+
+def post_meta(client, body: bytes, signature: str | None = "auto", **headers):
+    return _post_signed(client, "/webhooks/meta", "X-Hub-Signature-256", body, signature,
+                        meta_signature, headers)
 
 
 def post_x(client, body: bytes, signature: str | None = "auto", **headers):
-    if signature == "auto":
-        signature = x_signature(body)
-    if signature is not None:
-        headers["X-Twitter-Webhooks-Signature"] = signature
-    return client.post("/webhooks/x", data=body, headers=headers,
-                       content_type="application/json", csrf=False)
+    return _post_signed(client, "/webhooks/x", "X-Twitter-Webhooks-Signature", body, signature,
+                        x_signature, headers)
 
 
 def count(model) -> int:
