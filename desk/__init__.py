@@ -29,8 +29,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     limiter.init_app(app)
 
     from desk import models  # noqa: F401  (registers every table and signal receiver)
-    from desk.queue import install_session_hooks
-    install_session_hooks()
+    from desk import queue, txcache
+    queue.install_session_hooks()
+    txcache.install_session_hooks()
     from desk.views import register_views
     from desk.commands import register_commands
     register_views(app)

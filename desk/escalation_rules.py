@@ -19,6 +19,7 @@ from desk.escalations import Escalation, raise_escalation
 from desk.extensions import db
 from desk.sentiment import is_negative, normalize
 from desk.tickets import Ticket
+from desk.txcache import per_transaction
 from desk.types import UTCDateTime
 
 DEFAULT_KEYWORDS = (
@@ -60,7 +61,12 @@ EDITABLE = {  # field -> (type, min, max)
 
 
 def current_settings() -> EscalationSettings:
-    """The saved settings, or an unsaved row holding the configured defaults."""
+    """The saved settings, or an unsaved row holding the configured defaults (read once per
+    transaction: every inbound message consults them)."""
+    return per_transaction("escalation_settings", (EscalationSettings,), _load_settings)
+
+
+def _load_settings() -> EscalationSettings:
     row = db.session.get(EscalationSettings, 1)
     if row is not None:
         return row
@@ -82,7 +88,7 @@ def save_settings(values: dict, user_id: int, now: datetime) -> EscalationSettin
         raise DeskError(f"unknown settings: {', '.join(sorted(unknown))}")
     row = db.session.get(EscalationSettings, 1)
     if row is None:
-        row = current_settings()
+        row = _load_settings()
         db.session.add(row)
     changed = {}
     for name, value in values.items():

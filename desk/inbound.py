@@ -151,8 +151,9 @@ def process_events(ids: list[int], now: datetime, coalesce: bool = True) -> dict
     if not claimed:
         db.session.commit()
         return {}
-    events = db.session.scalars(select(InboundEvent).where(InboundEvent.id.in_(claimed))
-                                .order_by(InboundEvent.id)).all()
+    events = db.session.execute(
+        select(InboundEvent.id, InboundEvent.source, InboundEvent.payload, InboundEvent.received_at)
+        .where(InboundEvent.id.in_(claimed)).order_by(InboundEvent.id)).all()
     counts = ingest.ingest_events(events, now)
     db.session.commit()
     return counts

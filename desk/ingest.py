@@ -9,7 +9,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -19,8 +19,10 @@ from desk.channels import parse_event
 from desk.channels.base import NormalizedMessage
 from desk.customers import Customer, CustomerIdentity
 from desk.extensions import db
+from desk.inbound import InboundEvent
 from desk.language import guess_language
 from desk.tickets import Message, Ticket
+from desk.txcache import per_transaction
 
 log = logging.getLogger(__name__)
 REOPEN_WITHIN = timedelta(days=7)
@@ -28,40 +30,48 @@ EARLIEST = datetime(2015, 1, 1, tzinfo=UTC)
 
 
 def ingest_events(events: list, now: datetime) -> dict:
-    """Process claimed InboundEvents in one transaction; each event in its own savepoint."""
+    """Process claimed InboundEvents in one transaction; each event in its own savepoint.
+
+    `events` are rows with id, source, payload and received_at; their outcomes are written
+    back in one statement at the end (no commit).
+    """
     counts: dict[str, int] = {}
-    channels: dict = {}
+    finished: list[dict] = []
     work = []
     for event in events:
         try:
             messages = parse_event(event.source, json.loads(event.payload))
         except Exception as exc:  # a payload we cannot read stays visible as failed
-            _finish(event, "failed", now, f"{type(exc).__name__}: {exc}"[:2000])
+            finished.append(_finish(event, "failed", now, f"{type(exc).__name__}: {exc}"))
             counts["failed"] = counts.get("failed", 0) + 1
             continue
         work.append((event, messages))
     # One lock order for every worker (by thread), so batches never deadlock each other.
     work.sort(key=lambda item: (_lock_key(item[1][0]) if item[1] else "", item[0].id))
+    memo = _prefetch_identities([message for _event, messages in work for message in messages])
     for event, messages in work:
         try:
-            outcomes = [_ingest_one(message, event.received_at, now, channels)
+            outcomes = [_ingest_one(message, event.received_at, now, memo)
                         for message in messages]
         except OperationalError:
             raise  # deadlock or lost connection: the whole job is retried
         except Exception as exc:  # a bug on one event must not block the others
             log.exception("inbound event %s failed", event.id)
-            _finish(event, "failed", now, f"{type(exc).__name__}: {exc}"[:2000])
+            finished.append(_finish(event, "failed", now, f"{type(exc).__name__}: {exc}"))
             counts["failed"] = counts.get("failed", 0) + 1
             continue
         status = "processed" if any(o != "dropped" for o in outcomes) else "dropped"
-        _finish(event, status, now, None)
+        finished.append(_finish(event, status, now, None))
         for outcome in outcomes or ["ignored"]:
             counts[outcome] = counts.get(outcome, 0) + 1
+    if finished:  # one executemany by primary key, not one UPDATE per event
+        db.session.execute(update(InboundEvent), finished)
     return counts
 
 
-def _finish(event, status: str, now: datetime, error: str | None) -> None:
-    event.status, event.processed_at, event.error = status, now, error
+def _finish(event, status: str, now: datetime, error: str | None) -> dict:
+    return {"id": event.id, "status": status, "processed_at": now,
+            "error": error[:2000] if error else None}
 
 
 def _lock_key(message: NormalizedMessage) -> str:
@@ -69,26 +79,28 @@ def _lock_key(message: NormalizedMessage) -> str:
 
 
 def _ingest_one(message: NormalizedMessage, received_at: datetime, now: datetime,
-                channels: dict) -> str:
+                memo: dict) -> str:
     """One message in a savepoint; a lost race on a unique constraint is retried once."""
     for attempt in (1, 2):
         try:
             with db.session.begin_nested():
-                return ingest(message, received_at, now, channels, recheck=attempt == 2)
+                return ingest(message, received_at, now, memo, recheck=attempt == 2)
         except IntegrityError:
             if attempt == 2:
                 raise
+            memo.pop(_identity_key(message.platform, message.author.id), None)  # look again
     return "duplicate"
 
 
 def ingest(message: NormalizedMessage, received_at: datetime, now: datetime,
-           channels: dict | None = None, recheck: bool = True) -> str:
+           memo: dict | None = None, recheck: bool = True) -> str:
     """Apply one message; returns created, appended, reopened, updated, deleted, duplicate or dropped.
 
     With recheck=False a new customer message skips the duplicate lookup: the unique
     constraint refuses a duplicate, and the caller retries with the lookup.
     """
-    channel = _channel(message, channels if channels is not None else {})
+    memo = memo if memo is not None else {}
+    channel = _channel(message, memo)
     if channel is None:
         log.warning("event for unknown %s account %s dropped", message.platform, message.account_id)
         return "dropped"
@@ -112,8 +124,8 @@ def ingest(message: NormalizedMessage, received_at: datetime, now: datetime,
             return "updated"
         return "duplicate"
     if message.direction == "out":
-        return _outbound(channel, message, sent_at, received_at, now)
-    return _inbound(channel, message, sent_at, received_at, now)
+        return _outbound(channel, message, sent_at, received_at, now, memo)
+    return _inbound(channel, message, sent_at, received_at, now, memo)
 
 
 def clamp(sent_at: datetime | None, received_at: datetime) -> datetime:
@@ -123,13 +135,13 @@ def clamp(sent_at: datetime | None, received_at: datetime) -> datetime:
     return sent_at
 
 
-def _channel(message: NormalizedMessage, cache: dict) -> Channel | None:
-    key = (message.platform, message.account_id)
-    if key not in cache:
-        cache[key] = db.session.scalar(select(Channel).where(
+def _channel(message: NormalizedMessage, memo: dict) -> Channel | None:
+    key = ("channel", message.platform, message.account_id)
+    if key not in memo:
+        memo[key] = db.session.scalar(select(Channel).where(
             Channel.platform == message.platform, Channel.account_id == message.account_id,
             Channel.active.is_(True)))
-    return cache[key]
+    return memo[key]
 
 
 def _lock(channel: Channel, message: NormalizedMessage) -> None:
@@ -137,7 +149,10 @@ def _lock(channel: Channel, message: NormalizedMessage) -> None:
         return
     digest = hashlib.sha256(f"{channel.id}:{message.thread_key}".encode()).digest()
     key = int.from_bytes(digest[:8], "big", signed=True)
-    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    held = per_transaction("thread_locks", (), set)  # held until the transaction ends
+    if key not in held:
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        held.add(key)
 
 
 def _status(existing: Message | None, message: NormalizedMessage) -> str:
@@ -152,8 +167,8 @@ def _status(existing: Message | None, message: NormalizedMessage) -> str:
 
 
 def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
-             received_at: datetime, now: datetime) -> str:
-    customer = upsert_customer(message)
+             received_at: datetime, now: datetime, memo: dict) -> str:
+    customer = upsert_customer(message, memo)
     ticket = _find_ticket(channel, message, customer)
     outcome = "appended"
     if message.kind == "dm" and (ticket is None or ticket.status == "resolved"):
@@ -172,12 +187,13 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
         outcome = "reopened"
     elif ticket.status == "pending":
         ticket.status = "open"  # the customer answered
-    stored = _message(channel, ticket, message, sent_at, received_at, customer_id=customer.id)
+    # The ticket's fields change before the message is flushed: one flush writes both.
     ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
     ticket.last_customer_message_at = max(ticket.last_customer_message_at or sent_at, sent_at)
     ticket.updated_at = now
     if ticket.language is None and message.text:
         ticket.language = guess_language(message.text)
+    stored = _message(channel, ticket, message, sent_at, received_at, customer_id=customer.id)
     if outcome == "reopened":
         signals.ticket_reopened.send(ticket, now=now)
     signals.customer_message.send(ticket, message=stored, now=now)
@@ -192,9 +208,9 @@ def _answered_ticket(customer: Customer, message: NormalizedMessage, now: dateti
 
 
 def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
-              received_at: datetime, now: datetime) -> str:
+              received_at: datetime, now: datetime, memo: dict) -> str:
     """The brand's own reply or echo: reconcile with a desk reply, else store it as outbound."""
-    identity = _identity(message.platform, message.author.id)
+    identity = _identity(message.platform, message.author.id, memo)
     ticket = _find_ticket(channel, message, identity.customer if identity else None)
     if ticket is None:
         log.info("brand message %s outside any ticket ignored", message.platform_message_id)
@@ -268,10 +284,10 @@ def _message(channel, ticket, message: NormalizedMessage, sent_at, received_at, 
     return stored
 
 
-def upsert_customer(message: NormalizedMessage) -> Customer:
+def upsert_customer(message: NormalizedMessage, memo: dict | None = None) -> Customer:
     """The customer behind a platform user id; created on first sight, profile kept fresh."""
     author = message.author
-    identity = _identity(message.platform, author.id)
+    identity = _identity(message.platform, author.id, memo)
     if identity is None:
         customer = Customer(display_name=(author.name or author.handle or author.id)[:200],
                             followers=author.followers)
@@ -280,6 +296,8 @@ def upsert_customer(message: NormalizedMessage) -> Customer:
                                     name=author.name, followers=author.followers)
         with db.session.begin_nested():  # a concurrent first message raises IntegrityError
             db.session.add(identity)
+        if memo is not None:
+            memo[_identity_key(message.platform, author.id)] = identity
         return customer
     for field in ("handle", "name", "followers"):
         value = getattr(author, field)
@@ -291,7 +309,38 @@ def upsert_customer(message: NormalizedMessage) -> Customer:
     return customer
 
 
-def _identity(platform: str, user_id: str) -> CustomerIdentity | None:
-    return db.session.scalar(select(CustomerIdentity).options(joinedload(CustomerIdentity.customer))
-                             .where(CustomerIdentity.platform == platform,
-                                    CustomerIdentity.platform_user_id == user_id))
+def _identity_key(platform: str, user_id: str) -> tuple:
+    return ("identity", platform, user_id[:100])
+
+
+def _identity(platform: str, user_id: str, memo: dict | None = None) -> CustomerIdentity | None:
+    """The identity (with its customer) of a platform user; from `memo` when prefetched."""
+    key = _identity_key(platform, user_id)
+    if memo is not None and key in memo:
+        return memo[key]
+    identity = db.session.scalar(select(CustomerIdentity).options(joinedload(CustomerIdentity.customer))
+                                 .where(CustomerIdentity.platform == platform,
+                                        CustomerIdentity.platform_user_id == user_id[:100]))
+    if memo is not None:
+        memo[key] = identity
+    return identity
+
+
+def _prefetch_identities(messages: list[NormalizedMessage]) -> dict:
+    """A batch memo holding the identities of every author in `messages` (one query per
+    platform; None for authors not seen before). A stale None costs one IntegrityError retry."""
+    memo: dict = {}
+    by_platform: dict[str, set] = {}
+    for message in messages:
+        if message.author and message.author.id:
+            by_platform.setdefault(message.platform, set()).add(message.author.id[:100])
+    for platform, user_ids in by_platform.items():
+        for key in user_ids:
+            memo[_identity_key(platform, key)] = None
+        found = db.session.scalars(select(CustomerIdentity)
+                                   .options(joinedload(CustomerIdentity.customer))
+                                   .where(CustomerIdentity.platform == platform,
+                                          CustomerIdentity.platform_user_id.in_(user_ids)))
+        for identity in found:
+            memo[_identity_key(platform, identity.platform_user_id)] = identity
+    return memo

@@ -73,6 +73,8 @@ def enqueue_after_commit(queue_name: str, job_name: str, *args, delay: float | N
 
 
 def _flush_after_commit(session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the data is not committed yet
     for queue_name, job_name, args, kwargs, delay, job_id in session.info.pop("after_commit_jobs", []):
         if delay:
             enqueue_in(delay, queue_name, job_name, *args, job_id=job_id, **kwargs)
@@ -80,8 +82,10 @@ def _flush_after_commit(session) -> None:
             enqueue(queue_name, job_name, *args, job_id=job_id, **kwargs)
 
 
-def _drop_after_rollback(session, *_) -> None:
-    session.info.pop("after_commit_jobs", None)
+def _drop_after_rollback(session, previous_transaction) -> None:
+    # A savepoint rolled back (one event of a batch) leaves the others' jobs in place.
+    if not previous_transaction.nested:
+        session.info.pop("after_commit_jobs", None)
 
 
 def install_session_hooks() -> None:

@@ -6,6 +6,7 @@ emoji count too. `score` < 0 means negative.
 """
 import re
 import unicodedata
+from functools import lru_cache
 
 NEGATIVE_WORDS = """
     malo mala malos malas pesimo pesima horrible horribles fatal terrible desastre desastroso
@@ -57,6 +58,7 @@ NEGATION_SPAN = 3
 _CLAUSE_END = set(",.;:!?¡¿")
 
 
+@lru_cache(maxsize=4096)  # pure; every inbound message is normalised by several rules
 def normalize(text: str) -> str:
     """Lower-case, accents stripped (ñ kept), apostrophes folded, spaces collapsed."""
     text = unicodedata.normalize("NFKD", (text or "").lower().replace("ñ", "\0"))
@@ -74,6 +76,7 @@ def _is_emoji(token: str) -> bool:
     return token in NEGATIVE_EMOJI or token in POSITIVE_EMOJI or ord(token[0]) >= 0x2600
 
 
+@lru_cache(maxsize=1024)  # pure; the escalation and crisis rules both score each message
 def score(text: str) -> float:
     """Polarity: negative below zero, positive above; about -1 per negative word."""
     words = tokens(text)

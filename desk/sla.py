@@ -46,6 +46,8 @@ def on_customer_message(ticket, message, now: datetime, **_) -> None:
 
 def start_clock_for(ticket, started: datetime) -> SlaClock | None:
     """Start the clock a customer message at `started` needs; earlier messages move it back."""
+    if _first_clock_runs_since(ticket, started):
+        return None  # a follow-up while the first response is owed: the common case, no query
     clock = latest_clock(ticket)
     if clock is not None and clock.state in OPEN_STATES:
         # Follow-ups never restart a running clock; one that arrives late but was written
@@ -72,6 +74,15 @@ def start_clock_for(ticket, started: datetime) -> SlaClock | None:
         ticket.first_response_due_at = new.due_at
     _mirror(ticket, new)
     return new
+
+
+def _first_clock_runs_since(ticket, started: datetime) -> bool:
+    """True when the ticket's mirror shows its first-response clock running since `started`
+    or earlier (a later clock would have a due time of its own)."""
+    return (ticket.id is not None and ticket.first_response_at is None
+            and ticket.sla_state in OPEN_STATES and ticket.first_response_started_at is not None
+            and ticket.sla_due_at == ticket.first_response_due_at
+            and started >= as_utc(ticket.first_response_started_at))
 
 
 def _set_times(clock: SlaClock, policy: SlaPolicy, started: datetime) -> None:

@@ -10,6 +10,7 @@ from desk.channel_accounts import KINDS, PLATFORMS
 from desk.clock import now as clock_now
 from desk.extensions import db
 from desk.tickets import PRIORITIES, Ticket
+from desk.txcache import per_transaction
 from desk.types import UTCDateTime
 
 CLOCK_KINDS = ("first", "next")
@@ -139,7 +140,12 @@ def default_policy() -> SlaPolicy:
 
 
 def ordered_policies() -> list[SlaPolicy]:
-    """Every policy, in matching order; the default one is always last."""
+    """Every policy, in matching order; the default one is always last (read once per
+    transaction: every new ticket consults them)."""
+    return per_transaction("sla_policies", (SlaPolicy, BusinessCalendar), _load_policies)
+
+
+def _load_policies() -> list[SlaPolicy]:
     default_policy()
     return list(db.session.scalars(select(SlaPolicy).order_by(
         SlaPolicy.is_default, SlaPolicy.position, SlaPolicy.id)))
@@ -150,7 +156,7 @@ def policy_for(ticket: Ticket) -> SlaPolicy:
     for policy in ordered_policies():
         if policy.is_default or (policy.active and policy.matches(ticket)):
             return policy
-    return default_policy()
+    return default_policy()  # not reached: the default policy is always in the list
 
 
 def validate_policy(values: dict) -> dict:

@@ -315,3 +315,29 @@ def test_delete_for_an_unknown_message_is_dropped(channel):
 ])
 def test_language_guess(text, language):
     assert guess_language(text) == language
+
+
+def test_an_identity_created_after_the_batch_looked_is_found_on_the_retry(channel):
+    """Another worker adds the customer between the batch's prefetch and this message: the
+    stale "not seen" makes the insert fail once, the retry finds that customer."""
+    from desk.ingest import _identity_key, _ingest_one
+    _ingest(_dm("s1", T0), T0)
+    memo = {_identity_key("facebook", "psid-7"): None}  # what a prefetch saw a moment earlier
+    later = T0 + timedelta(minutes=1)
+    assert _ingest_one(_dm("s2", later), later, later, memo) == "appended"
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == 1
+    assert len(db.session.scalars(select(Ticket)).one().messages) == 2
+
+
+def test_a_batch_of_many_customers_files_each_message_under_its_own_customer(channel, client, run_jobs):
+    for i in range(30):
+        assert post_meta(client, dm(f"mb{i}", text=f"pedido {i}", sender=f"psid-b{i % 7}",
+                                    timestamp=1458692752478 + i)).status_code == 200
+    run_jobs()
+    assert counts() == (30, 7, 30)
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == 7
+    for ticket in db.session.scalars(select(Ticket)):
+        senders = {m.customer_id for m in ticket.messages}
+        assert senders == {ticket.customer_id}
+    assert_invariants()
