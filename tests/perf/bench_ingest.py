@@ -106,6 +106,15 @@ def post_steadily(port: int, total: int, rate: int) -> openloop.Result:
     return openloop.post_open_loop("127.0.0.1", port, prepared, rate)
 
 
+def cpu_seconds_of_children(pid: int) -> float:
+    """User + system CPU seconds used so far by the child processes of `pid` (Linux /proc)."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def drain_with_one_worker(env: dict) -> dict:
     """One RQ SimpleWorker (burst) on the inbound queue, in a child process; its figures."""
     script = r"""
@@ -124,12 +133,12 @@ with app.app_context():
     queue = get_queue("inbound", connection)
     jobs = queue.count
     worker = SimpleWorker([queue], connection=connection)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     worker.work(burst=True)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - started_cpu
     done = db.session.scalar(select(func.count()).select_from(InboundEvent).where(
         InboundEvent.status == "processed"))
-    print(json.dumps({"jobs": jobs, "seconds": elapsed, "events": done,
+    print(json.dumps({"jobs": jobs, "seconds": elapsed, "cpu_seconds": cpu, "events": done,
                       "tickets": db.session.scalar(select(func.count()).select_from(Ticket)),
                       "messages": db.session.scalar(select(func.count()).select_from(Message))}))
 """
@@ -160,7 +169,9 @@ def run(report: list) -> None:
                 break
             except requests.RequestException:
                 time.sleep(0.1)
+        cpu_before = cpu_seconds_of_children(gunicorn.pid)
         posted = post_steadily(port, total, RATE)
+        server_cpu_ms = (cpu_seconds_of_children(gunicorn.pid) - cpu_before) * 1000 / total
         latencies, elapsed, statuses = posted.latencies_ms, posted.elapsed_s, posted.statuses
         p99 = percentile(latencies, 99)
         kind = database.url.split(":")[0]
@@ -171,7 +182,8 @@ def run(report: list) -> None:
                        "ok": p99 < ACK_BUDGET_MS and statuses.count(200) == total,
                        "data_size": f"{total} posts in {elapsed:.1f} s ({total / elapsed:.0f}/s), "
                                     f"{statuses.count(200)} ok, {posted.late_starts} sent late "
-                                    f"by the generator, {kind}"})
+                                    f"by the generator, {server_cpu_ms:.2f} ms of gunicorn CPU "
+                                    f"per post, {kind}"})
         drained = drain_with_one_worker(env)
         per_second = drained["events"] / drained["seconds"] if drained["seconds"] else 0.0
         per_event_ms = 1000 / per_second if per_second else 0.0
@@ -179,7 +191,9 @@ def run(report: list) -> None:
                        "median_ms": round(per_event_ms, 3), "p95_ms": "", "p99_ms": "",
                        "budget": f">= {WORKER_BUDGET:.0f} events/s",
                        "ok": per_second >= WORKER_BUDGET,
-                       "data_size": f"{per_second:.0f} events/s; {drained['jobs']} jobs, "
+                       "data_size": f"{per_second:.0f} events/s; "
+                                    f"{drained['cpu_seconds'] * 1000 / max(drained['events'], 1):.2f} ms "
+                                    f"of worker CPU per event; {drained['jobs']} jobs, "
                                     f"{drained['tickets']} tickets, {drained['messages']} messages, {kind}"})
     finally:
         if gunicorn:
