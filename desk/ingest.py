@@ -15,8 +15,8 @@ from sqlalchemy.orm import joinedload
 
 from desk import signals
 from desk.channel_accounts import Channel
-from desk.channels import parse_event
-from desk.channels.base import NormalizedMessage
+from desk.channels import parse_event, senders
+from desk.channels.base import NormalizedMessage, SendError, plain_text
 from desk.customers import Customer, CustomerIdentity
 from desk.extensions import db
 from desk.inbound import InboundEvent
@@ -49,6 +49,7 @@ def ingest_events(events: list, now: datetime) -> dict:
     # One lock order for every worker (by thread), so batches never deadlock each other.
     work.sort(key=lambda item: (_lock_key(item[1][0]) if item[1] else "", item[0].id))
     memo = _prefetch_identities([message for _event, messages in work for message in messages])
+    _complete_instagram_mentions([message for _event, messages in work for message in messages], memo)
     for event, messages in work:
         try:
             outcomes = [_ingest_one(message, event.received_at, now, memo)
@@ -67,6 +68,41 @@ def ingest_events(events: list, now: datetime) -> dict:
     if finished:  # one executemany by primary key, not one UPDATE per event
         db.session.execute(update(InboundEvent), finished)
     return counts
+
+
+def _complete_instagram_mentions(messages: list[NormalizedMessage], memo: dict) -> None:
+    """Fill in the text, time and post link of Instagram mentions that arrived as bare ids
+    (Facebook-login webhooks), from the Graph API. A refused lookup leaves the mention as it
+    came (logged): a ticket without text beats a lost mention."""
+    from flask import current_app
+    config = current_app.config
+    for message in messages:
+        if (message.platform != "instagram" or message.kind != "mention" or message.text
+                or message.verb != "new" or config["SANDBOX"]):
+            continue
+        channel = _channel(message, memo)
+        if channel is None:
+            continue
+        try:
+            comment = senders.fetch_mentioned_comment(channel.account_id, message.platform_message_id,
+                                                      channel.access_token, config)
+        except SendError as exc:
+            log.warning("instagram mention %s left without its text: %s",
+                        message.platform_message_id, exc)
+            continue
+        message.text = plain_text(comment.get("text"))
+        message.sent_at = _graph_time(comment.get("timestamp")) or message.sent_at
+        media = comment.get("media") if isinstance(comment.get("media"), dict) else {}
+        if isinstance(media.get("permalink"), str) and media["permalink"].startswith("https://"):
+            message.post_url = media["permalink"]
+
+
+def _graph_time(value) -> datetime | None:
+    """A Graph API timestamp ("2017-05-03T16:09:08+0000"), or None."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S%z").astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
 
 
 def _finish(event, status: str, now: datetime, error: str | None) -> dict:

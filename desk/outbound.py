@@ -207,4 +207,13 @@ def _outbound(ticket: Ticket, message: Message) -> channel_base.OutboundReply:
         visibility=message.visibility, text=message.text,
         recipient_id=identity.platform_user_id if identity else None,
         reply_to_id=message.parent_platform_id, thread_key=ticket.thread_key,
-        idempotency_key=message.idempotency_key)
+        idempotency_key=message.idempotency_key, media_id=_media_of(message))
+
+
+def _media_of(reply: Message) -> str | None:
+    """The media the answered comment is on (stored as its parent), for Instagram mentions."""
+    if reply.ticket.kind != "mention" or not reply.parent_platform_id:
+        return None
+    return db.session.scalar(select(Message.parent_platform_id).where(
+        Message.channel_id == reply.channel_id,
+        Message.platform_message_id == reply.parent_platform_id))

@@ -131,6 +131,10 @@ def app_config(database_url: str, redis_server) -> dict:
         "META_VERIFY_TOKEN": "meta-verify-token",
         "X_CONSUMER_SECRET": "x-consumer-secret",
         "BASE_URL": "http://desk.test",
+        # Nothing leaves the machine: platform calls not pointed at a fake are refused at once.
+        "META_GRAPH_URL": "http://127.0.0.1:9/graph",
+        "WHATSAPP_GRAPH_URL": "http://127.0.0.1:9/wa",
+        "X_API_URL": "http://127.0.0.1:9/x",
     }
 
 

@@ -1,6 +1,7 @@
 """A small fake of the platform endpoints the desk sends replies to, on loopback.
 
-Implements: Graph API `POST /graph/{id}/comments|replies|messages`, WhatsApp Cloud API
+Implements: Graph API `POST /graph/{id}/comments|replies|messages|mentions` and
+`GET /graph/{ig-user-id}?fields=mentioned_comment.comment_id(...)`, WhatsApp Cloud API
 `POST /wa/{phone_number_id}/messages`, X API v2 `POST /x/tweets` and
 `POST /x/dm_conversations/with/{participant}/messages`. Records every call; `fail(n, ...)`
 makes the next n calls fail with a chosen status and body.
@@ -9,6 +10,7 @@ import itertools
 import json
 import re
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -18,6 +20,7 @@ class FakePlatform:
         self.failures: list[tuple[int, dict]] = []
         self.next_ids: list[str] = []
         self.delay = 0.0
+        self.mentioned_comments: dict[str, dict] = {}  # comment id -> what Graph returns
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -44,7 +47,7 @@ class FakePlatform:
             if self.failures:
                 return self.failures.pop(0)
             new_id = self.next_ids.pop(0) if self.next_ids else f"out-{next(self._ids)}"
-        if re.fullmatch(r"/graph/[^/]+/(comments|replies)", path):
+        if re.fullmatch(r"/graph/[^/]+/(comments|replies|mentions)", path):
             return 200, {"id": new_id}
         if re.fullmatch(r"/graph/[^/]+/messages", path):
             return 200, {"recipient_id": (body.get("recipient") or {}).get("id"), "message_id": new_id}
@@ -57,16 +60,37 @@ class FakePlatform:
             return 201, {"data": {"dm_conversation_id": "c-1", "dm_event_id": new_id}}
         return 404, {"error": {"message": f"unknown path {path}", "code": 803}}
 
+    def _lookup(self, path: str, query: dict, headers: dict) -> tuple[int, dict]:
+        with self._lock:
+            self.calls.append({"path": path, "query": query, "headers": headers})
+            if self.failures:
+                return self.failures.pop(0)
+        account = re.fullmatch(r"/graph/([^/]+)", path)
+        wanted = re.fullmatch(r"mentioned_comment\.comment_id\(([^)]+)\)\{.*\}", query.get("fields", ""))
+        if not account or not wanted:
+            return 400, {"error": {"message": "unsupported request", "code": 100}}
+        comment = self.mentioned_comments.get(wanted.group(1))
+        if comment is None:
+            return 400, {"error": {"message": "Invalid parameter", "code": 100}}
+        return 200, {"mentioned_comment": comment, "id": account.group(1)}
+
     def _handler(self):
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                split = urllib.parse.urlsplit(self.path)
+                query = dict(urllib.parse.parse_qsl(split.query))
+                self._send(*fake._lookup(split.path, query, dict(self.headers)))
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if fake.delay:
                     threading.Event().wait(fake.delay)
-                status, answer = fake._answer(self.path, body, dict(self.headers))
+                self._send(*fake._answer(self.path, body, dict(self.headers)))
+
+            def _send(self, status: int, answer: dict):
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

@@ -326,3 +326,15 @@ def test_send_interrupted_by_a_killed_worker_is_settled_never_resent(app_ctx, ag
     failed = db.session.get(Message, lost.id)
     assert failed.delivery_state == "failed" and "interrupted" in failed.delivery_error
     assert fake.calls == []
+
+
+def test_a_reply_to_an_instagram_mention_goes_through_the_mentions_edge(app_ctx, agent, fake, run_jobs):
+    ticket = ticket_for("instagram", "mention")
+    ticket.messages[0].parent_platform_id = "media-77"  # a mention is a comment on their media
+    db.session.commit()
+    reply = create_reply(ticket.id, agent.id, "¡Gracias por mencionarnos!", "public", T0)
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.get(Message, reply.id).delivery_state == "delivered"
+    assert sent(fake) == [("/graph/page-1/mentions", {
+        "media_id": "media-77", "comment_id": "in-1", "message": "¡Gracias por mencionarnos!"})]

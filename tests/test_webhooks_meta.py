@@ -408,3 +408,39 @@ def test_oversize_body_is_413_before_any_work(channels, client, monkeypatch):
 def test_unknown_object_is_acknowledged_and_ignored(channels, client):
     response = post_meta(client, fixture_bytes("fb_feed_comment_add.json").replace(b'"page"', b'"user"'))
     assert response.status_code == 200 and response.get_json() == {"events": 0, "new": 0}
+
+
+@pytest.fixture
+def graph(app):
+    """The Graph API on loopback (tests/fakeplatform.py) for what ingest looks up."""
+    from tests.fakeplatform import FakePlatform
+    platform, saved = FakePlatform().start(), app.config["META_GRAPH_URL"]
+    app.config["META_GRAPH_URL"] = platform.url + "/graph"
+    yield platform
+    app.config["META_GRAPH_URL"] = saved
+    platform.stop()
+
+
+def test_an_instagram_mention_gets_its_text_from_the_graph_api(channels, replay, graph):
+    channels["ig"].access_token = "ig-token-1"
+    db.session.commit()
+    graph.mentioned_comments["17894227972186120"] = {
+        "id": "17894227972186120", "text": "@tienda ¿esto sigue en stock? <b>urgente</b>",
+        "timestamp": "2026-11-02T09:30:00+0000",
+        "media": {"id": "17918195224117851", "permalink": "https://www.instagram.com/p/Bx1/"}}
+    replay("ig_mention.json")
+    mention = message_by("17894227972186120")
+    assert mention.text == "@tienda ¿esto sigue en stock? <b>urgente</b>"
+    assert mention.sent_at == datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+    assert mention.ticket.kind == "mention" and mention.ticket.post_url == "https://www.instagram.com/p/Bx1/"
+    assert mention.ticket.language == "es"
+    lookup = graph.calls[0]
+    assert lookup["path"] == f"/graph/{IG}" and lookup["headers"]["Authorization"] == "Bearer ig-token-1"
+    assert lookup["query"]["fields"].startswith("mentioned_comment.comment_id(17894227972186120)")
+
+
+def test_a_mention_the_graph_api_refuses_is_kept_without_text(channels, replay, graph):
+    replay("ig_mention.json")  # the fake knows no such comment: 400 "Invalid parameter"
+    mention = message_by("17894227972186120")
+    assert mention is not None and mention.text == "" and mention.ticket.kind == "mention"
+    assert mention.ticket.customer.identities[0].platform_user_id == "mention:17894227972186120"

@@ -89,6 +89,7 @@ class OutboundReply:
     reply_to_id: str | None
     thread_key: str
     idempotency_key: str
+    media_id: str | None = None  # Instagram mentions: the media the comment is on
 
 
 def load_json(raw: bytes):

@@ -84,7 +84,9 @@ def _ig_comment(account_id: str, field: str, value: dict) -> list[NormalizedMess
         kind="mention" if field == "mentions" else "comment",
         direction="out" if own else "in", platform_message_id=comment_id,
         thread_key=parent or comment_id, parent_id=parent or media_id,
-        author=Author(id=author_id or "unknown", handle=sender.get("username")),
+        # The Facebook-login "mentions" webhook names no author; each such mention gets a
+        # customer of its own instead of all of them sharing one "unknown" customer.
+        author=Author(id=author_id or f"mention:{comment_id}", handle=sender.get("username")),
         text=plain_text(value.get("text")), post_url=None,
         post_text=f"media {media_id}" if media_id else None)]
 

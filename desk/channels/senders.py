@@ -44,8 +44,33 @@ def _error(reply: OutboundReply, status: int, data) -> SendError:
                      transient=transient, status=status)
 
 
+def fetch_mentioned_comment(account_id: str, comment_id: str, access_token: str | None,
+                            config) -> dict:
+    """The comment an Instagram account was @mentioned in (the mention webhook carries only
+    its id): {"text", "timestamp", "media": {"id", "permalink"}}; SendError when refused."""
+    graph = config["META_GRAPH_URL"].rstrip("/")
+    fields = f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,media{{id,permalink}}}}"
+    try:
+        response = requests.get(f"{graph}/{account_id}", params={"fields": fields},
+                                headers={"Authorization": f"Bearer {access_token or ''}"},
+                                timeout=float(config["PLATFORM_TIMEOUT"]))
+        data = response.json()
+    except (requests.RequestException, ValueError) as exc:
+        raise SendError(f"instagram unreachable: {type(exc).__name__}", transient=True) from exc
+    if response.status_code >= 400 or not isinstance(data, dict) or "error" in data:
+        detail = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
+        raise SendError(f"instagram refused the mention lookup: {detail or response.status_code}",
+                        transient=response.status_code >= 500, status=response.status_code)
+    comment = data.get("mentioned_comment")
+    return comment if isinstance(comment, dict) else {}
+
+
 def send_meta(reply: OutboundReply, config) -> str | None:
     graph = config["META_GRAPH_URL"].rstrip("/")
+    if reply.platform == "instagram" and reply.kind == "mention" and reply.visibility == "public":
+        # A comment on someone else's media is answered through the account's mentions edge.
+        body = {"media_id": reply.media_id, "comment_id": reply.reply_to_id, "message": reply.text}
+        return _post(f"{graph}/{reply.account_id}/mentions", body, reply, config).get("id")
     if reply.visibility == "public":
         if not reply.reply_to_id:
             raise SendError("nothing to reply to on this thread", transient=False)
