@@ -26,6 +26,8 @@ dm_without_open_ticket = _signals.signal("dm-without-open-ticket")
 ticket_resolved = _signals.signal("ticket-resolved")
 # A ticket was reopened (by an agent or by a new customer message). kwargs: now
 ticket_reopened = _signals.signal("ticket-reopened")
+# A ticket's priority changed (SLA policies match on it). kwargs: previous, now
+ticket_priority_changed = _signals.signal("ticket-priority-changed")
 # An SLA clock passed its warning time / its due time (recorded once). kwargs: clock, now
 sla_warned = _signals.signal("sla-warned")
 sla_breached = _signals.signal("sla-breached")

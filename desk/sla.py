@@ -155,6 +155,24 @@ def on_reopened(ticket, now: datetime, **_) -> None:
         start_clock_for(ticket, waiting)
 
 
+@signals.ticket_priority_changed.connect
+def on_priority_changed(ticket, now: datetime, **_) -> None:
+    """A new priority may match another policy: a running clock that has not breached takes
+    it, its due and warning times counted again from its own start (a breach stays a breach)."""
+    clock = latest_clock(ticket)
+    if clock is None or clock.state not in RUNNING or clock.breached_at is not None:
+        return
+    policy = policy_for(ticket)
+    if policy.id == clock.policy_id:
+        return
+    clock.policy_id, clock.policy = policy.id, policy
+    _set_times(clock, policy, clock.started_at)
+    if clock.state == "at_risk" and now < clock.warn_at:
+        clock.state = "on_track"  # more time now; the warning already sent is not sent again
+    ticket.sla_policy_id = policy.id
+    _mirror(ticket, clock)
+
+
 def current_state(ticket, now: datetime) -> str | None:
     """The state of the running clock at `now` (the stored state may lag one sweep)."""
     if ticket.sla_state not in OPEN_STATES:

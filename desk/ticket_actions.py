@@ -144,6 +144,7 @@ def set_priority(ticket_id: int, actor: User, priority: str, now: datetime) -> T
     ticket = _ticket(ticket_id, lock=True)
     if ticket.priority != priority:
         previous, ticket.priority = ticket.priority, priority
+        signals.ticket_priority_changed.send(ticket, previous=previous, now=now)
         _done("ticket.priority", ticket, actor, now, previous=previous, priority=priority)
     db.session.commit()
     return ticket

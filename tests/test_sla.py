@@ -208,3 +208,30 @@ def test_one_clock_per_ticket_kind_and_cycle_is_enforced_by_the_database(app_ctx
         db.session.commit()
     db.session.rollback()
     assert len(clocks_of(ticket.id)) == 1
+
+
+def test_a_priority_change_moves_a_running_clock_to_the_matching_policy(app_ctx, make_user):
+    from desk.ticket_actions import set_priority
+    lead = make_user("lead")
+    urgent = save_policy({"name": "Urgent", "position": 1, "priority": "urgent",
+                          "first_response_minutes": 15, "next_response_minutes": 30,
+                          "warning_minutes": 5})
+    ticket = make_ticket(sent_at=T0, now=T0)
+    set_priority(ticket.id, lead, "urgent", at(2))
+    clock = latest_clock(ticket)
+    assert clock.policy_id == urgent.id == ticket.sla_policy_id
+    assert (clock.started_at, clock.due_at, clock.warn_at) == (T0, at(15), at(10))
+    assert (ticket.sla_due_at, ticket.first_response_due_at) == (at(15), at(15))
+    set_priority(ticket.id, lead, "normal", at(12))  # back to the default: an hour from T0
+    assert latest_clock(ticket).due_at == at(60) and ticket.sla_policy_id == default_policy().id
+    assert len(clocks_of(ticket.id)) == 1
+
+
+def test_a_priority_change_leaves_a_breach_standing(app_ctx, make_user):
+    from desk.ticket_actions import set_priority
+    save_policy({"name": "Low", "position": 1, "priority": "low", "first_response_minutes": 240,
+                 "next_response_minutes": 240})
+    ticket = make_ticket(sent_at=T0, now=T0)
+    sweep(at(61))
+    set_priority(ticket.id, make_user("lead"), "low", at(62))
+    assert ticket.sla_state == "breached" and latest_clock(ticket).due_at == at(60)
