@@ -8,6 +8,7 @@ Actions on incidents (approve, reject, reply to all, resolve) are in desk.incide
 """
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from rapidfuzz import fuzz
 from sqlalchemy import Column, ForeignKey, String, Table, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -193,6 +194,6 @@ def hold_for_approval(ticket, message, now: datetime, **_) -> None:
     audit.record("reply.held", ticket_id=ticket.id, user_id=message.author_id, at=now,
                  actor="rule:crisis", data={"message_id": message.id, "incident_id": incident.id})
     smms = db.session.scalars(select(User.id).where(User.role == "smm", User.active)).all()
-    notify(smms, "approval", f"{ticket.reference}: a reply waits for your approval "
-           f"(incident #{incident.id}).", dedupe_key=f"held:{message.id}",
+    notify(smms, "approval", _l("%(ref)s: a reply waits for your approval (incident #%(id)s).",
+                                ref=ticket.reference, id=incident.id), dedupe_key=f"held:{message.id}",
            link=f"/escalations/incidents/{incident.id}", ticket_id=ticket.id, now=now)

@@ -8,6 +8,7 @@ desk.escalation_rules, crisis incidents in desk.crisis.
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import (ForeignKey, Index, String, Text, UniqueConstraint, case, exists, func,
                         select, update)
 from sqlalchemy.exc import IntegrityError
@@ -22,6 +23,9 @@ from desk.tickets import Ticket
 from desk.types import UTCDateTime
 
 REASONS = ("crisis", "complaint", "legal", "vip", "sla_breach", "other")
+REASON_LABELS = {"crisis": _l("Crisis"), "complaint": _l("Complaint"), "legal": _l("Legal"),
+                 "vip": _l("VIP"), "sla_breach": _l("SLA breach"), "other": _l("Other")}
+LEVEL_LABELS = {1: _l("Team lead"), 2: _l("SMM")}
 MANUAL_REASONS = ("crisis", "complaint", "legal", "vip", "other")
 LEVELS = {1: "lead", 2: "smm"}  # level -> the role that handles (and acknowledges) it
 
@@ -65,10 +69,6 @@ class Escalation(db.Model):
         if self.resolved_at:
             return "resolved"
         return "acknowledged" if self.acknowledged_at else "open"
-
-    @property
-    def raised_by_label(self) -> str:
-        return self.raised_by.name if self.raised_by else f"rule: {self.rule or 'system'}"
 
 
 def can_handle(user: User, level: int) -> bool:
@@ -219,12 +219,16 @@ def announce(escalation: Escalation, event: str, now: datetime, notify_users: bo
     queue_event(f"escalation.{event}", payload(escalation, ticket), now)
 
 
-def describe(escalation: Escalation, ticket: Ticket, event: str = "raised") -> str:
-    """One line for notifications and e-mail (plain text; templates escape it)."""
-    prefix = "Reminder: not acknowledged yet. " if event == "reminder" else ""
-    who = "SMM" if escalation.level == 2 else "team lead"
-    return (f"{prefix}{ticket.reference} escalated to {who} ({escalation.reason}): "
-            f"{(ticket.subject or '')[:120]}")
+def describe(escalation: Escalation, ticket: Ticket, event: str = "raised"):
+    """One line for notifications and e-mail, as a lazy string rendered in the reader's
+    language (plain text; templates escape it)."""
+    values = {"ref": ticket.reference, "level": LEVEL_LABELS[escalation.level],
+              "reason": REASON_LABELS.get(escalation.reason, escalation.reason),
+              "subject": (ticket.subject or "")[:120]}
+    if event == "reminder":
+        return _l("Reminder: not acknowledged yet. %(ref)s escalated to %(level)s (%(reason)s): "
+                  "%(subject)s", **values)
+    return _l("%(ref)s escalated to %(level)s (%(reason)s): %(subject)s", **values)
 
 
 def payload(escalation: Escalation, ticket: Ticket) -> dict:

@@ -3,6 +3,7 @@ grouped ticket with one reviewed reply, switch approval, resolve. Each action co
 from dataclasses import dataclass
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from desk import audit
@@ -56,7 +57,8 @@ def reject_reply(message_id: int, user: User, note: str, now: datetime) -> Messa
                  data={"message_id": message.id, "note": message.delivery_error})
     if message.author_id:
         notify([message.author_id], "approval",
-               f"{message.ticket.reference}: your reply was not approved. {note or ''}".strip(),
+               _l("%(ref)s: your reply was not approved. %(note)s",
+                  ref=message.ticket.reference, note=(note or "").strip()),
                dedupe_key=f"rejected:{message.id}", link=f"/tickets/{message.ticket_id}",
                ticket_id=message.ticket_id, now=now)
     db.session.commit()

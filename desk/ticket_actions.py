@@ -10,6 +10,7 @@ from datetime import datetime
 
 from flask import has_request_context
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -215,7 +216,7 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
     db.session.add(note)
     db.session.flush()
     notify(mentioned - {actor.id}, "mention",
-           _("%(name)s mentioned you in a note on %(ref)s", name=actor.name, ref=ticket.reference),
+           _l("%(name)s mentioned you in a note on %(ref)s", name=actor.name, ref=ticket.reference),
            dedupe_key=f"mention:note:{note.id}", link=f"/tickets/{ticket.id}#note-{note.id}",
            ticket_id=ticket.id, now=now)
     _done("ticket.note", ticket, actor, now, note_id=note.id, mentions=sorted(mentioned))

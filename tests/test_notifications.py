@@ -76,7 +76,7 @@ def test_escalation_mail_goes_to_the_levels_people(app, make_user, smtp_server, 
     run_jobs()
     [(recipients, mail)] = smtp_server.messages
     assert recipients == ["smm@desk.test"]
-    assert reference in mail["Subject"] and "complaint" in mail["Subject"]
+    assert reference in mail["Subject"] and "Complaint" in mail["Subject"]
     body = mail.get_payload(decode=True).decode()
     assert "Cliente con 80k seguidores" in body and f"http://desk.test/tickets/" in body
     # The reminder at the deadline is mailed too; once acknowledged, nothing more.
@@ -97,3 +97,21 @@ def test_no_smtp_no_mail_job(app, make_user, run_jobs):
         ticket = make_ticket(now=T0)
         escalate(ticket.id, "other", 2, "", T0, rule="test")
     assert run_jobs() == 0
+
+
+def test_each_recipient_reads_notifications_and_mail_in_their_language(app, make_user, smtp_server,
+                                                                      run_jobs):
+    make_user("smm", email="smm-es@desk.test", locale="es")
+    make_user("smm", email="smm-en@desk.test", locale="en")
+    with app.app_context():
+        ticket = make_ticket("El pedido no llega", now=T0)
+        reference = ticket.reference
+        escalate(ticket.id, "complaint", 2, "", T0)
+        texts = dict(db.session.execute(select(User.locale, Notification.text)
+                                        .join(User, User.id == Notification.user_id)).all())
+    assert texts["es"].startswith(f"{reference} escalado a SMM (Queja)")
+    assert texts["en"].startswith(f"{reference} escalated to SMM (Complaint)")
+    run_jobs()
+    subjects = {tuple(to): mail["Subject"] for to, mail in smtp_server.messages}
+    assert subjects[("smm-es@desk.test",)].startswith("[desk] Escalado:")
+    assert subjects[("smm-en@desk.test",)].startswith("[desk] Escalation:")

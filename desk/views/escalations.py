@@ -19,9 +19,7 @@ from desk.tickets import Ticket
 
 bp = Blueprint("escalations", __name__)
 
-REASON_LABELS = {"crisis": _l("Crisis"), "complaint": _l("Complaint"), "legal": _l("Legal"),
-                 "vip": _l("VIP"), "sla_breach": _l("SLA breach"), "other": _l("Other")}
-LEVEL_LABELS = {1: _l("Team lead"), 2: _l("SMM")}
+REASON_LABELS, LEVEL_LABELS = service.REASON_LABELS, service.LEVEL_LABELS
 STATES = ("open", "acknowledged", "resolved")
 
 
