@@ -1,4 +1,8 @@
 """The `desk` command: users, tokens, channels, schema; errors exit non-zero with a message."""
+import os
+import subprocess
+import sys
+
 import pytest
 from sqlalchemy import func, select
 
@@ -97,3 +101,15 @@ def test_channel_add_errors(cli, app_ctx):
     blank = cli("channel", "add", "x", "  ", "X")
     assert blank.exit_code == 1 and "account id is required" in blank.output
     assert count(Channel) == 1
+
+
+def test_help_needs_no_secret_and_a_missing_secret_is_said_plainly(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DESK_DEV", "DESK_SECRET_KEY")}
+    env["DESK_INSTANCE_PATH"] = str(tmp_path)
+    desk = [sys.executable, "-c", "from desk.commands import main; main()"]
+    shown = subprocess.run(desk + ["--help"], env=env, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "init-db" in shown.stdout and "seed-demo" in shown.stdout
+    refused = subprocess.run(desk + ["init-db"], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "DESK_SECRET_KEY must be set" in refused.stderr
+    assert not list(tmp_path.iterdir())  # nothing was created
