@@ -17,6 +17,7 @@ from desk import audit, signals
 from desk.auth import User
 from desk.extensions import db
 from desk.notifications import notify
+from desk.queue import enqueue_after_commit
 from desk.sentiment import is_negative, tokens
 from desk.tickets import Message, Ticket
 from desk.types import UTCDateTime
@@ -80,21 +81,46 @@ def similar(a: str, b: str, threshold: int) -> bool:
 
 @signals.customer_message.connect
 def on_customer_message(ticket, message, now: datetime, **_) -> None:
-    """Record negative messages; join an open incident or open one on a burst (no commit)."""
+    """Record negative messages; join an open incident or open one on a burst (no commit).
+
+    On PostgreSQL detection is serialised by an advisory lock. An inbound batch only tries
+    it: waiting there, with the batch's thread locks held, could deadlock with the other
+    worker; when it is busy the message is looked at by a job of its own after the commit.
+    """
     from desk.escalation_rules import current_settings
     settings = current_settings()
     if not settings.crisis_enabled or message.direction != "in":
         return
-    if not is_negative(message.text or ""):
-        return
-    key = comparable(message.text)
-    if len(key.split()) < MIN_SHARED_WORDS:
+    key = comparable(message.text or "")
+    if len(key.split()) < MIN_SHARED_WORDS or not is_negative(message.text or ""):
         return
     db.session.flush()
     if db.session.get_bind().dialect.name == "postgresql":
-        # Two workers must not both see "4 similar" and each open an incident: serialise
-        # detection until this transaction ends (SQLite already serialises writers).
+        locked = db.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                   {"key": CRISIS_LOCK_KEY})
+        if not locked:
+            enqueue_after_commit("default", "workers.escalations.detect_crisis", message.id)
+            return
+    _detect(ticket, message, key, settings, now)
+
+
+def detect_later(message_id: int, now: datetime) -> bool:
+    """The job for a message a busy batch could not look at: waits for the crisis lock, in a
+    transaction holding nothing else, then detects as the receiver would. Commits."""
+    from desk.escalation_rules import current_settings
+    if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CRISIS_LOCK_KEY})
+    message = db.session.get(Message, message_id)
+    if message is None:
+        db.session.commit()
+        return False
+    _detect(message.ticket, message, comparable(message.text or ""), current_settings(), now)
+    db.session.commit()
+    return True
+
+
+def _detect(ticket, message, key: str, settings, now: datetime) -> None:
+    """Record the signal once; join a matching open incident or open one on a burst."""
     if db.session.scalar(select(CrisisSignal.id).where(CrisisSignal.message_id == message.id)):
         return  # the same message published twice
     signal = CrisisSignal(message=message, ticket=ticket, text_key=key,
@@ -132,8 +158,12 @@ def _matching_open_incident(key: str, threshold: int) -> Incident | None:
 
 def _join(incident: Incident, signal: CrisisSignal, ticket: Ticket, now: datetime) -> None:
     signal.incident_id = incident.id
-    if ticket not in incident.tickets:
-        incident.tickets.append(ticket)
+    member = db.session.scalar(select(incident_tickets.c.ticket_id).where(
+        incident_tickets.c.incident_id == incident.id, incident_tickets.c.ticket_id == ticket.id))
+    if member is None:  # one row, not the incident's whole (growing) ticket list
+        db.session.execute(incident_tickets.insert().values(incident_id=incident.id,
+                                                            ticket_id=ticket.id))
+        db.session.expire(incident, ["tickets"])
         ticket.escalated = True
         audit.record("incident.joined", ticket_id=ticket.id, actor="rule:crisis", at=now,
                      data={"incident_id": incident.id})

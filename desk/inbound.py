@@ -5,11 +5,13 @@ re-sweep enqueues what Redis never got, so an acknowledged event is never lost.
 """
 import json
 import logging
+import time
 from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import Index, String, Text, UniqueConstraint, case, create_engine, select, update
+from sqlalchemy import (Index, String, Text, UniqueConstraint, case, create_engine, select, text,
+                        update)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.clock import now as clock_now
@@ -38,8 +40,9 @@ class InboundEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-BATCH_SIZE = 200  # events per transaction: savepoints per event, one commit
-MAX_ROUNDS = 25  # batches per job before it hands over to a fresh job (RQ job timeout)
+BATCH_SIZE = 100  # events per transaction: savepoints per event, one commit; row locks on
+                  # tickets last one batch, so agents' claims and replies wait at most that long
+DRAIN_SECONDS = 1.0  # work per job before a fresh job at the back of the queue carries on
 PENDING_FLAG = "inbound-pending"  # set while a processing job is queued and not yet started
 PENDING_TTL = 30
 
@@ -62,13 +65,18 @@ def record_events(source: str, events: list, now: datetime, enqueue: bool = True
     rows = [{"source": source, "dedupe_key": _dedupe_key(event.dedupe_key),
              "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
              "status": "received", "attempts": 0, "received_at": now} for event in events]
-    statement = (_dialect_insert()(InboundEvent.__table__)
-                 .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
-                 .returning(InboundEvent.__table__.c.id))
     if db.session().in_transaction():  # the caller's work first: the events commit on their own
         db.session.commit()
     with _store_connection() as connection:  # one statement: committed when it returns
-        ids = list(connection.execute(statement, rows).scalars().all())
+        if connection.dialect.name == "postgresql":
+            ids = list(connection.execute(_PG_STORE, {
+                "source": source, "now": now, "keys": [row["dedupe_key"] for row in rows],
+                "payloads": [row["payload"] for row in rows]}).scalars().all())
+        else:
+            statement = (_dialect_insert()(InboundEvent.__table__)
+                         .on_conflict_do_nothing(index_elements=["source", "dedupe_key"])
+                         .returning(InboundEvent.__table__.c.id))
+            ids = list(connection.execute(statement, rows).scalars().all())
     if enqueue:
         enqueue_batches(sorted(ids))
     return ids
@@ -76,6 +84,18 @@ def record_events(source: str, events: list, now: datetime, enqueue: bool = True
 
 # Rows per INSERT: a whole delivery (Meta sends at most 1,000 events) is one atomic statement.
 STORE_PAGE_SIZE = 5000
+# PostgreSQL: a re-delivered event whose row a worker is updating would make ON CONFLICT wait
+# for that worker's transaction (up to the lock budget, then 503); the NOT EXISTS read never
+# waits, so only two deliveries racing on a brand-new key wait for each other. One statement
+# (arrays, not a VALUES list) whatever the number of events, so it is prepared once.
+_PG_STORE = text("""
+    INSERT INTO inbound_event (source, dedupe_key, payload, status, attempts, received_at)
+    SELECT CAST(:source AS varchar), incoming.dedupe_key, incoming.payload, 'received', 0, :now
+    FROM unnest(CAST(:keys AS text[]), CAST(:payloads AS text[])) AS incoming(dedupe_key, payload)
+    WHERE NOT EXISTS (SELECT 1 FROM inbound_event stored
+                      WHERE stored.source = CAST(:source AS varchar) AND stored.dedupe_key = incoming.dedupe_key)
+    ON CONFLICT (source, dedupe_key) DO NOTHING
+    RETURNING id""")
 
 
 def _store_connection():
@@ -126,26 +146,34 @@ def enqueue_batches(ids: list[int], coalesce: bool = True) -> int:
                    retry=Retry(max=3, interval=[5, 30, 120])) is None:
             clear_flag(PENDING_FLAG)
             continue
+        waiting = select(InboundEvent.id).where(InboundEvent.id.in_(chunk),
+                                                InboundEvent.status == "received")
         with _store_connection() as connection:
-            connection.execute(update(InboundEvent)
-                               .where(InboundEvent.id.in_(chunk), InboundEvent.status == "received")
+            if connection.dialect.name == "postgresql":  # rows a worker holds are being processed
+                waiting = waiting.with_for_update(skip_locked=True)
+            connection.execute(update(InboundEvent).where(InboundEvent.id.in_(waiting.scalar_subquery()))
                                .values(status="enqueued"))
         sent += len(chunk)
     return sent
 
 
 def drain(ids: list[int], now: datetime) -> dict:
-    """The worker's job: process `ids` and everything else waiting, batch after batch."""
+    """The worker's job: process `ids` and everything else waiting, batch after batch, for
+    about DRAIN_SECONDS; then a new job at the back of the queue carries on, so a reply's
+    send job (queued meanwhile) never waits behind a whole backlog."""
     from desk.queue import clear_flag, enqueue
     clear_flag(PENDING_FLAG)  # from here on, new webhooks enqueue a new job (see enqueue_batches)
     totals: dict[str, int] = {}
-    for _ in range(MAX_ROUNDS):
+    handover = time.monotonic() + DRAIN_SECONDS  # a work budget, not a domain time
+    while True:
         counts = process_events(ids, now)
         if not counts:
             return totals
         for outcome, n in counts.items():
             totals[outcome] = totals.get(outcome, 0) + n
         ids = []
+        if time.monotonic() >= handover:
+            break
     enqueue("inbound", "workers.inbound.process_events", [])  # more waiting: continue in a new job
     return totals
 

@@ -15,7 +15,10 @@ from rq import Queue, Retry
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("inbound", "outbound", "default", "notify")
+# In the order a worker on several queues takes jobs: a reply to a customer is one short
+# platform call and must never wait behind a webhook backlog (tests/perf/load_run.py measured
+# replies queued 20-30 s behind inbound drains at 50 events/s with inbound first).
+QUEUES = ("outbound", "inbound", "default", "notify")
 _connections: dict[str, Redis] = {}
 
 

@@ -181,6 +181,31 @@ def test_a_locked_database_answers_503_then_accepts_once_unlocked(app, channel, 
     assert_invariants(messages={"m_locked"}, now=clock_now())
 
 
+def test_a_redelivery_is_acknowledged_while_a_worker_holds_the_stored_event(app, channel, client,
+                                                                          run_jobs, monkeypatch):
+    """A provider retry of an event a worker is processing right now must not wait for that
+    worker (it used to, up to the lock budget, then 503): the row is already stored."""
+    body = envelope(messaging("m_busy", "psid-busy"))
+    assert post_meta(client, body).status_code == 200
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite"):  # one writer at a time: a held write lock is the test above
+        return
+    import psycopg
+    monkeypatch.setitem(app.config, "INBOUND_LOCK_TIMEOUT_MS", 300)
+    worker = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    try:
+        worker.execute("UPDATE inbound_event SET attempts = attempts + 1")  # a batch, uncommitted
+        answer = post_meta(client, body)
+        assert answer.status_code == 200, answer.data
+        assert answer.get_json() == {"events": 1, "new": 0}
+    finally:
+        worker.rollback()
+        worker.close()
+    run_jobs()
+    assert counts() == (1, 1, 1)
+    assert_invariants(messages={"m_busy"}, now=clock_now())
+
+
 # --- the same events twice, ten times and concurrently ----------------------------------------
 
 def test_duplicates_twice_ten_times_and_concurrent_with_concurrent_replies(

@@ -23,3 +23,11 @@ def deliver_webhook(delivery_id: int) -> str:
     from desk.clock import now
     from desk.webhooks_out import deliver
     return deliver(delivery_id, now())
+
+
+@job
+def detect_crisis(message_id: int) -> bool:
+    """Crisis detection for a message an inbound batch could not look at (lock busy)."""
+    from desk.clock import now
+    from desk.crisis import detect_later
+    return detect_later(message_id, now())
