@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export DESK_DEV ?= 1
 
-.PHONY: setup demo test test-sqlite test-postgresql bench translations
+.PHONY: setup demo test test-sqlite test-postgresql bench load translations
 
 setup:
 	bash .ci/setup
@@ -24,6 +24,9 @@ test-postgresql:
 
 bench: setup
 	$(VENV)/python tests/perf/run.py
+
+load: setup
+	$(VENV)/python tests/perf/run.py --only load
 
 translations:
 	$(VENV)/pybabel extract -F babel.cfg -k _l -o desk/translations/messages.pot .

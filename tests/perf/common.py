@@ -1,9 +1,18 @@
-"""What the benchmarks share: percentiles, a throwaway database and a private Redis."""
+"""What the benchmarks share: percentiles, a throwaway database, a private Redis, gunicorn."""
+import hashlib
+import hmac
 import os
 import shutil
+import socket
 import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 PG_ADMIN = os.environ.get("DESK_BENCH_DATABASE_URL",
                           "postgresql+psycopg://desk:desk@127.0.0.1:5432/postgres")
@@ -45,3 +54,36 @@ def start_redis(folder: str) -> tuple[subprocess.Popen, str]:
             break
         time.sleep(0.02)
     return process, f"unix://{sock}"
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def meta_signature(body: bytes, secret: str) -> str:
+    """The X-Hub-Signature-256 header Meta puts on a delivery of `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def start_gunicorn(env: dict, workers: int, worker_class: str = "sync", threads: int = 1,
+                   log=None) -> tuple[subprocess.Popen, str]:
+    """The app under gunicorn on a free loopback port, answering: (process, base URL)."""
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-k", worker_class,
+               "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+               "desk:create_app()"]
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}")
+        try:
+            requests.get(base + "/healthz", timeout=5)
+            return process, base
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError("gunicorn did not answer within 30 s")

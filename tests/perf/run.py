@@ -1,6 +1,7 @@
 """Run every benchmark in tests/perf/bench_*.py and write a Markdown and a JSON report.
 
     python tests/perf/run.py [--only ingest,inbox] [--scale small|large] [--out DIR]
+    python tests/perf/run.py --only load     # the load run (tests/perf/load_run.py), only when named
 
 Each bench module exposes run(report), appending dicts with name, n, median_ms, p95_ms,
 p99_ms, budget, ok and data_size. `--scale` is passed to them as DESK_BENCH_SCALE; the
@@ -20,6 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
+# Whole-stack runs that take minutes: run only when named in --only (name -> module).
+ON_REQUEST = {"load": "load_run"}
 
 
 def machine() -> dict:
@@ -59,11 +62,13 @@ def main() -> int:
     os.environ["DESK_BENCH_SCALE"] = args.scale
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     modules = sorted(p.stem for p in HERE.glob("bench_*.py"))
+    modules += [module for name, module in ON_REQUEST.items() if name in wanted]
+    short = {module: name for name, module in ON_REQUEST.items()}
     info = {**machine(), "scale": args.scale,
             "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H-%M-%SZ")}
     results, errors = [], {}
     for name in modules:
-        if wanted and name.removeprefix("bench_") not in wanted:
+        if wanted and short.get(name, name.removeprefix("bench_")) not in wanted:
             continue
         print(f"== {name}", flush=True)
         started = time.perf_counter()
