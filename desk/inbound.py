@@ -68,7 +68,9 @@ def record_events(source: str, events: list, now: datetime, enqueue: bool = True
     if db.session().in_transaction():  # the caller's work first: the events commit on their own
         db.session.commit()
     with _store_connection() as connection:  # one statement: committed when it returns
-        if connection.dialect.name == "postgresql":
+        if connection.dialect.name == "postgresql" and len(rows) == 1:  # most deliveries
+            ids = list(connection.execute(_PG_STORE_ONE, rows[0]).scalars().all())
+        elif connection.dialect.name == "postgresql":
             ids = list(connection.execute(_PG_STORE, {
                 "source": source, "now": now, "keys": [row["dedupe_key"] for row in rows],
                 "payloads": [row["payload"] for row in rows]}).scalars().all())
@@ -87,13 +89,23 @@ STORE_PAGE_SIZE = 5000
 # PostgreSQL: a re-delivered event whose row a worker is updating would make ON CONFLICT wait
 # for that worker's transaction (up to the lock budget, then 503); the NOT EXISTS read never
 # waits, so only two deliveries racing on a brand-new key wait for each other. One statement
-# (arrays, not a VALUES list) whatever the number of events, so it is prepared once.
+# (arrays, not a VALUES list) whatever the number of events, so it is prepared once; a
+# delivery of one event (most of them) skips the arrays' encoding.
 _PG_STORE = text("""
     INSERT INTO inbound_event (source, dedupe_key, payload, status, attempts, received_at)
     SELECT CAST(:source AS varchar), incoming.dedupe_key, incoming.payload, 'received', 0, :now
     FROM unnest(CAST(:keys AS text[]), CAST(:payloads AS text[])) AS incoming(dedupe_key, payload)
     WHERE NOT EXISTS (SELECT 1 FROM inbound_event stored
                       WHERE stored.source = CAST(:source AS varchar) AND stored.dedupe_key = incoming.dedupe_key)
+    ON CONFLICT (source, dedupe_key) DO NOTHING
+    RETURNING id""")
+_PG_STORE_ONE = text("""
+    INSERT INTO inbound_event (source, dedupe_key, payload, status, attempts, received_at)
+    SELECT CAST(:source AS varchar), CAST(:dedupe_key AS varchar), :payload, 'received', 0,
+           :received_at
+    WHERE NOT EXISTS (SELECT 1 FROM inbound_event stored
+                      WHERE stored.source = CAST(:source AS varchar)
+                        AND stored.dedupe_key = CAST(:dedupe_key AS varchar))
     ON CONFLICT (source, dedupe_key) DO NOTHING
     RETURNING id""")
 
