@@ -74,6 +74,7 @@ class Defaults:
     CSAT_MESSAGE_ES = "Hola {name}, ¿qué tal te atendimos? Valora nuestra respuesta del 1 al 5 aquí: {link} (o responde solo con un número)."
     SURVEY_RATE_LIMIT = "30 per minute"  # per IP on /s/<token>: token guessing is pointless
     WEEKLY_REPORT_CRON = "0 7 * * 1"  # Mondays 07:00 UTC, the week before
+    REPORT_ROLLUP_SECONDS = 60  # how often the report roll-up takes in the changes since the last run
 
 
 def database_uri(app):

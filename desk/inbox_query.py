@@ -2,10 +2,12 @@
 
 Every request parameter goes through `parse_params` (a whitelist; anything else is a
 DeskError -> 400). Pages are keyset-paginated: a cursor names the last row's sort key, so
-page 400 costs what page 1 costs. `change_stamp` is a few index lookups, so an unchanged
-list can be answered without running the list query at all.
+page 400 costs what page 1 costs. A search for a rare word names its few tickets (desk/
+inbox_search.py); a common word is tried on tickets in list order, a window at a time, and a
+page tries at most SCAN_LIMIT of them: then it stops short, says so, and its cursor goes on
+from the last ticket tried. `change_stamp` is a few index lookups, so an unchanged list can
+be answered without running the list query at all.
 """
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -14,9 +16,10 @@ from typing import Literal
 from flask import has_request_context
 from flask_babel import gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import and_, func, literal_column, not_, or_, select, true, tuple_
+from sqlalchemy import and_, func, literal_column, not_, select, true, tuple_
 from sqlalchemy.orm import joinedload, selectinload
 
+from desk import inbox_search
 from desk.auth import DeskError
 from desk.channel_accounts import KINDS, PLATFORMS, Channel
 from desk.customers import Customer
@@ -31,6 +34,10 @@ def _(message: str, **values) -> str:
 VIEWS = ("open", "mine", "unassigned", "at_risk", "breached", "escalated", "waiting", "resolved")
 SORTS = ("urgency", "newest", "oldest")
 PAGE_SIZE = 25
+# A search that tests tickets one by one (a common word) tries at most this many per page,
+# then offers to search further: the cost of a page stays bounded whatever the word.
+SCAN_LIMIT = 400
+FIRST_WINDOW = 150
 _CURSOR = re.compile(r"^([0-2])\.(\d{1,20})\.(\d{1,12})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -53,6 +60,13 @@ class InboxParams(BaseModel):
     q: str | None = Field(None, max_length=200)
     sort: Literal[SORTS] = "urgency"
     cursor: str | None = Field(None, max_length=50)
+
+    @field_validator("q")
+    @classmethod
+    def _no_nul(cls, value):
+        if value is not None and "\x00" in value:  # no database takes it in a text parameter
+            raise ValueError("must not contain NUL characters")
+        return value
 
     @field_validator("cursor")
     @classmethod
@@ -102,6 +116,7 @@ class Page:
     tickets: list
     next_cursor: str | None
     previews: dict  # ticket id -> (direction, text) of the last message
+    partial: bool = False  # a search stopped after SCAN_LIMIT tickets: more may match further on
 
 
 @dataclass
@@ -111,53 +126,6 @@ class _Segment:
     where: object
     column: object
     descending: bool
-
-
-def escape_like(text: str) -> str:
-    """`text` with LIKE wildcards escaped (backslash is the escape character)."""
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-COMMON_SHARE = 0.01  # a word in more than 1 % of the rows counts as common (PostgreSQL)
-RARE_FETCH = 10_000  # at most this many matches of a rare word are fetched by id
-
-
-def _search(q: str):
-    """Tickets whose messages or customer name match `q`, taken literally."""
-    if db.engine.dialect.name == "postgresql" and re.search(r"[^\W_]", q):
-        query = func.plainto_tsquery(literal_column("'simple'"), q)
-        in_text = func.to_tsvector(literal_column("'simple'"), Message.text).op("@@")(query)
-        in_name = func.to_tsvector(literal_column("'simple'"), Customer.display_name).op("@@")(query)
-        return or_(_matching(Message.ticket_id, Ticket.id, in_text),
-                   _matching(Customer.id, Ticket.customer_id, in_name))
-    # LIKE cannot use an index: test candidate tickets in list order until the page is full.
-    pattern = f"%{escape_like(q)}%"
-    return or_(
-        select(Message.id).where(Message.ticket_id == Ticket.id,
-                                 Message.text.ilike(pattern, escape="\\")).exists(),
-        select(Customer.id).where(Customer.id == Ticket.customer_id,
-                                  Customer.display_name.ilike(pattern, escape="\\")).exists())
-
-
-def _matching(inner, outer, matches):
-    """A rare word: fetch its few matches through the full-text index, then look those
-    tickets up directly. A common one: test each candidate ticket in list order (OFFSET 0
-    keeps PostgreSQL from hashing every match) until the page is full. Rare or common
-    comes from the planner's word statistics, which cost the same at any table size."""
-    share = _estimated_rows(select(inner).where(matches)) / max(_estimated_rows(select(inner)), 1)
-    if share < COMMON_SHARE:
-        found = db.session.scalars(select(inner).where(matches).distinct().limit(RARE_FETCH)).all()
-        if len(found) < RARE_FETCH:
-            return outer.in_(found)
-    return select(inner).where(inner == outer, matches).offset(0).exists()
-
-
-def _estimated_rows(statement) -> float:
-    compiled = statement.compile(dialect=db.engine.dialect)
-    plan = db.session.connection().exec_driver_sql(
-        "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return plan[0]["Plan"]["Plan Rows"]
 
 
 def _running():
@@ -196,8 +164,6 @@ def _conditions(p: InboxParams, user_id: int, now: datetime) -> list:
     if p.vip is not None:
         vips = select(Customer.id).where(Customer.vip.is_(True))
         where.append(Ticket.customer_id.in_(vips) if p.vip else Ticket.customer_id.not_in(vips))
-    if p.q:
-        where.append(_search(p.q))
     return where
 
 
@@ -218,10 +184,6 @@ def _segments(p: InboxParams) -> list[_Segment]:
     return segments
 
 
-def _key_value(ticket: Ticket, column) -> datetime:
-    return getattr(ticket, column.key)
-
-
 def encode_cursor(segment: int, at: datetime, ticket_id: int) -> str:
     micros = (at - _EPOCH) // timedelta(microseconds=1)
     return f"{segment}.{micros}.{ticket_id}"
@@ -239,36 +201,89 @@ def decode_cursor(cursor: str) -> tuple[int, datetime, int]:
 def page(p: InboxParams, user_id: int, now: datetime, limit: int = PAGE_SIZE) -> Page:
     """One page of tickets for `p`, most urgent first, with the cursor of the next page."""
     where = _conditions(p, user_id, now)
+    search = inbox_search.condition(p.q) if p.q else None
+    if search and search.condition is not None:
+        where.append(search.condition)  # names its few tickets: one query per segment
+    test = search.among if search else None
     segments = _segments(p)
-    start, after = 0, None
-    if p.cursor:
-        start, at, ticket_id = decode_cursor(p.cursor)
-        if start >= len(segments):
-            raise DeskError(_("Invalid inbox request: cursor: not a page cursor from this inbox"))
-        after = (at, ticket_id)
-    rows: list[tuple[int, Ticket]] = []
+    start, after = _start(p.cursor, len(segments))
+    rows: list[tuple[int, int, datetime]] = []  # (segment, ticket id, sort key)
+    budget, tried, stopped_at = SCAN_LIMIT, None, None
     for index in range(start, len(segments)):
-        segment = segments[index]
-        query = select(Ticket).where(*where, segment.where).options(
-            joinedload(Ticket.channel), joinedload(Ticket.customer), joinedload(Ticket.assignee),
-            selectinload(Ticket.tags))
-        if after is not None and index == start:
-            key = tuple_(segment.column, Ticket.id)
-            query = query.where(key < tuple_(*after) if segment.descending else key > tuple_(*after))
-        order = (segment.column.desc(), Ticket.id.desc()) if segment.descending else (
-            segment.column.asc(), Ticket.id.asc())
-        found = db.session.scalars(query.order_by(*order).limit(limit + 1 - len(rows))).unique().all()
-        rows += [(index, ticket) for ticket in found]
-        if len(rows) > limit:
+        segment, bound = segments[index], after if index == start else None
+        need = limit + 1 - len(rows)
+        if test is None:
+            found = _keys(where, segment, bound, need)
+        elif budget == 0:  # a page's worth of tickets tried: go on later from the last one
+            stopped_at = tried
             break
-    more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = None
-    if more:
-        index, last = rows[-1]
-        cursor = encode_cursor(index, _key_value(last, segments[index].column), last.id)
-    tickets = [ticket for _index, ticket in rows]
-    return Page(tickets, cursor, last_messages([t.id for t in tickets]))
+        else:
+            found, bound, budget, ended = _tested(where, test, segment, bound, need, budget)
+            tried = encode_cursor(index, *bound) if bound else tried
+            if not ended and len(found) < need:
+                stopped_at = tried
+        rows += [(index, ticket_id, key) for ticket_id, key in found]
+        if len(rows) > limit or stopped_at:
+            break
+    cursor = stopped_at
+    if len(rows) > limit:
+        rows = rows[:limit]
+        index, ticket_id, key = rows[-1]
+        cursor = encode_cursor(index, key, ticket_id)
+    tickets = _load([ticket_id for _index, ticket_id, _key in rows])
+    return Page(tickets, cursor, last_messages([t.id for t in tickets]), partial=stopped_at is not None)
+
+
+def _start(cursor: str | None, segments: int) -> tuple[int, tuple | None]:
+    """The segment a cursor points into, and the (sort key, ticket id) it continues after."""
+    if not cursor:
+        return 0, None
+    start, at, ticket_id = decode_cursor(cursor)
+    if start >= segments:
+        raise DeskError(_("Invalid inbox request: cursor: not a page cursor from this inbox"))
+    return start, (at, ticket_id)
+
+
+def _keys(where: list, segment: _Segment, after: tuple | None, n: int) -> list:
+    """The next `n` (ticket id, sort key) rows of `segment` after the key `after`."""
+    query = select(Ticket.id, segment.column).where(*where, segment.where)
+    if after is not None:
+        key = tuple_(segment.column, Ticket.id)
+        query = query.where(key < tuple_(*after) if segment.descending else key > tuple_(*after))
+    order = (segment.column.desc(), Ticket.id.desc()) if segment.descending else (
+        segment.column.asc(), Ticket.id.asc())
+    return [tuple(row) for row in db.session.execute(query.order_by(*order).limit(n))]
+
+
+def _tested(where, test, segment, after, need, budget) -> tuple[list, tuple | None, int, bool]:
+    """Up to `need` rows of `segment` that `test` passes, tried in list order a window of
+    tickets at a time (so no planner can pick another order). Returns (rows,
+    last key tried, budget left, whether the segment ended); stops after `budget` tickets."""
+    found, size = [], FIRST_WINDOW
+    while len(found) < need and budget > 0:
+        asked = min(size, budget)
+        window = _keys(where, segment, after, asked)
+        budget -= len(window)
+        if window:
+            passed = test([ticket_id for ticket_id, _key in window])
+            found += [row for row in window if row[0] in passed][:need - len(found)]
+            after = (window[-1][1], window[-1][0])
+        if len(window) < asked:
+            return found, after, budget, True
+        # Size the next window from this one's hit rate: few wasted tests, few round trips.
+        size = min(size * 4, max(FIRST_WINDOW, (need - len(found)) * len(window) // max(len(passed), 1)))
+    return found, after, budget, False
+
+
+def _load(ticket_ids: list[int]) -> list[Ticket]:
+    """The tickets with what a row shows, in the order of `ticket_ids`."""
+    if not ticket_ids:
+        return []
+    tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).options(
+        joinedload(Ticket.channel), joinedload(Ticket.customer), joinedload(Ticket.assignee),
+        selectinload(Ticket.tags))).unique().all()
+    by_id = {ticket.id: ticket for ticket in tickets}
+    return [by_id[ticket_id] for ticket_id in ticket_ids if ticket_id in by_id]
 
 
 def last_messages(ticket_ids: list[int]) -> dict:

@@ -10,6 +10,7 @@ from desk import (  # noqa: F401
     escalations,
     feedback,  # CSAT surveys (receivers)
     inbound,
+    inbox_search_schema,  # full-text search objects the models cannot declare (DDL events)
     notifications,
     outbound,
     replies,
@@ -19,3 +20,4 @@ from desk import (  # noqa: F401
     tickets,
     webhooks_out,  # outgoing webhook outbox
 )
+from desk.reports import rollup  # noqa: F401,E402  report roll-up tables, change-mark triggers (DDL events)

@@ -5,17 +5,26 @@ retained if they show any activity in the 90 days after that resolution: a new m
 any channel or an activity event. While those 90 days are not over and nothing happened
 yet, the customer is "open": shown apart, never counted as lost. Rates use closed windows
 only, so a recent period is not flattered by the early returners.
+
+Whether a customer came back after a ticket is the costly part (a look-up per ticket in the
+messages and the activity events): the roll-up keeps it per ticket in report_served, and a
+report reads it from there for every customer without a change since the last refresh
+(desk/reports/rollup.py); the others, and every customer before the first refresh, are
+computed here live by the same `served_select`.
 """
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from desk.activity import ActivityEvent
 from desk.extensions import db
 from desk.feedback import Survey
+from desk.reports.cells import agent_column, answered, filter_conditions, period_conditions, waived
 from desk.reports.periods import ReportFilter
-from desk.reports.sql import window_closed, within_days
+from desk.reports.rollup import ReportServed, report_dirty_customer
+from desk.reports.sql import dialect, window_closed, within_days
 from desk.tickets import Message, Ticket
 
 WINDOW_DAYS = 90
@@ -42,46 +51,74 @@ class Retention:
     bands: list[RetentionRow] = field(default_factory=list)
 
 
-def _served(f: ReportFilter):
-    """Each customer's last resolved ticket in the scope, with its cohort and CSAT band."""
-    from desk.reports.service import scope
-    answered = Ticket.first_response_at.is_not(None)
-    waived = and_(~answered, Ticket.sla_state == "waived")
-    cohort = case((~answered, "never_answered"),
-                  (Ticket.first_response_at <= Ticket.first_response_due_at, "within_target"),
-                  else_="late")
-    band = case((Survey.rating >= 4, "promoter"), (Survey.rating == 3, "neutral"),
-                (Survey.rating.is_not(None), "detractor"), else_="no_rating")
-    rank = func.row_number().over(partition_by=Ticket.customer_id,
-                                  order_by=(Ticket.resolved_at.desc(), Ticket.id.desc()))
-    ranked = select(Ticket.customer_id.label("customer_id"), Ticket.resolved_at.label("resolved_at"),
-                    cohort.label("cohort"), band.label("band"), rank.label("rn")) \
+def served_select(conditions: list):
+    """Every resolved, not waived ticket matching `conditions` (on Ticket), as report_served
+    stores it: cohort and band as indexes into COHORTS and BANDS, came_back 1 or 0."""
+    cohort = case((~answered(), 2), (Ticket.first_response_at <= Ticket.first_response_due_at, 0),
+                  else_=1)
+    band = case((Survey.rating >= 4, 0), (Survey.rating == 3, 1), (Survey.rating.is_not(None), 2),
+                else_=3)
+    came_back = or_(
+        # Automatic messages (a survey rating) are not a customer coming back.
+        exists().where(Message.customer_id == Ticket.customer_id, Message.direction == "in",
+                       Message.automatic.is_(False),
+                       within_days(Message.sent_at, Ticket.resolved_at, WINDOW_DAYS)),
+        exists().where(ActivityEvent.customer_id == Ticket.customer_id,
+                       within_days(ActivityEvent.occurred_at, Ticket.resolved_at, WINDOW_DAYS)))
+    return select(Ticket.id.label("ticket_id"), Ticket.customer_id.label("customer_id"),
+                  Ticket.created_at.label("created_at"), Ticket.channel_id.label("channel_id"),
+                  agent_column().label("agent_id"), Ticket.resolved_at.label("resolved_at"),
+                  cohort.label("cohort"), band.label("band"),
+                  case((came_back, 1), else_=0).label("came_back")) \
         .outerjoin(Survey, Survey.ticket_id == Ticket.id) \
-        .where(*scope(f), Ticket.resolved_at.is_not(None), ~waived).subquery()
+        .where(*conditions, Ticket.resolved_at.is_not(None), ~waived())
+
+
+_SERVED = ("customer_id", "ticket_id", "resolved_at", "cohort", "band", "came_back")
+
+
+def _served_in_scope(f: ReportFilter, live: bool) -> list:
+    """The scope's served tickets, as subqueries over disjoint sets of customers: from
+    report_served, except customers changed since the last refresh (computed live); all live
+    when `live` or before the first refresh. Disjoint, so their counts simply add up."""
+    def fresh(conditions):
+        rows = served_select(period_conditions(f) + conditions).subquery()
+        return select(*[rows.c[name] for name in _SERVED]).subquery()
+    if live:
+        return [fresh([])]
+    changed = select(report_dirty_customer.c.customer_id)
+    stored = select(*[getattr(ReportServed, name) for name in _SERVED]).where(
+        ReportServed.created_at >= f.start, ReportServed.created_at < f.end,
+        *filter_conditions(f, ReportServed.channel_id, ReportServed.agent_id),
+        ReportServed.customer_id.not_in(changed)).subquery()
+    return [stored, fresh([Ticket.customer_id.in_(changed)])]
+
+
+def _last_per_customer(served, now: datetime):
+    """(cohort, band, came_back, window closed at `now`) of each customer's last served
+    ticket in `served` (by resolution, then id)."""
+    order = (served.c.resolved_at.desc(), served.c.ticket_id.desc())
+    columns = (served.c.cohort, served.c.band, served.c.came_back,
+               case((window_closed(served.c.resolved_at, now, WINDOW_DAYS), 1), else_=0).label("closed"))
+    if dialect() == "postgresql":  # DISTINCT ON sorts once and keeps the first row: half the work
+        return select(*columns).ext(distinct_on(served.c.customer_id)) \
+            .order_by(served.c.customer_id, *order).subquery()
+    rank = func.row_number().over(partition_by=served.c.customer_id, order_by=order)
+    ranked = select(*columns, rank.label("rn")).subquery()
     return select(ranked).where(ranked.c.rn == 1).subquery()
 
 
 def _counts(served, now: datetime) -> list[tuple]:
-    """(cohort, band, customers, retained, lost, open, open_returned): at most 12 rows."""
-    came_back = or_(
-        # Automatic messages (a survey rating) are not a customer coming back.
-        exists().where(Message.customer_id == served.c.customer_id, Message.direction == "in",
-                       Message.automatic.is_(False),
-                       within_days(Message.sent_at, served.c.resolved_at, WINDOW_DAYS)),
-        exists().where(ActivityEvent.customer_id == served.c.customer_id,
-                       within_days(ActivityEvent.occurred_at, served.c.resolved_at, WINDOW_DAYS)))
-    closed = window_closed(served.c.resolved_at, now, WINDOW_DAYS)
-    # Materialized, so each customer's look-ups run once, not once per aggregate below.
-    flags = select(served.c.cohort, served.c.band, case((came_back, 1), else_=0).label("back"),
-                   case((closed, 1), else_=0).label("closed")).cte("retention_flags") \
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    total = lambda cond: func.coalesce(func.sum(case((cond, 1), else_=0)), 0)  # noqa: E731
-    stmt = select(flags.c.cohort, flags.c.band, func.count(),
-                  total((flags.c.closed == 1) & (flags.c.back == 1)),
-                  total((flags.c.closed == 1) & (flags.c.back == 0)),
-                  total((flags.c.closed == 0) & (flags.c.back == 0)),
-                  total((flags.c.closed == 0) & (flags.c.back == 1))).group_by(flags.c.cohort, flags.c.band)
-    return [tuple(row) for row in db.session.execute(stmt)]
+    """(cohort, band, customers, retained, lost, open, open_returned) per cohort and band."""
+    last = _last_per_customer(served, now)
+    keys = (last.c.cohort, last.c.band, last.c.closed, last.c.came_back)
+    counts: dict[tuple, list[int]] = {}
+    for cohort, band, closed, back, customers in db.session.execute(
+            select(*keys, func.count()).group_by(*keys)):
+        row = counts.setdefault((cohort, band), [0] * 5)
+        row[0] += customers
+        row[{(1, 1): 1, (1, 0): 2, (0, 0): 3, (0, 1): 4}[(closed, back)]] += customers
+    return [(cohort, band, *row) for (cohort, band), row in counts.items()]
 
 
 def _add(rows: dict, key: str, counts: tuple) -> None:
@@ -96,14 +133,16 @@ def _rate(row: RetentionRow) -> RetentionRow:
     return row
 
 
-def retention(f: ReportFilter, now: datetime) -> Retention:
-    """Retention of the scope's served customers, by response cohort and by CSAT band."""
+def retention(f: ReportFilter, now: datetime, live: bool = False) -> Retention:
+    """Retention of the scope's served customers, by response cohort and by CSAT band
+    (`live`: ignore the roll-up; the figures are the same)."""
     cohorts: dict = {}
     bands: dict = {}
     total = RetentionRow("all")
-    for cohort, band, *counts in _counts(_served(f), now):
-        _add(cohorts, cohort, counts)
-        _add(bands, band, counts)
+    rows = [row for served in _served_in_scope(f, live) for row in _counts(served, now)]
+    for cohort, band, *counts in rows:
+        _add(cohorts, COHORTS[cohort], counts)
+        _add(bands, BANDS[band], counts)
         _add({"all": total}, "all", counts)
     return Retention(WINDOW_DAYS, _rate(total),
                      [_rate(cohorts.get(name, RetentionRow(name))) for name in COHORTS],

@@ -105,8 +105,9 @@ class Message(db.Model):
         Index("ix_message_ticket_sent", "ticket_id", "sent_at"),
         # Retention (desk/retention.py): did this customer write again after a date?
         Index("ix_message_customer_sent", "customer_id", "sent_at"),
-        # Inbox search: full-text index over message text (PostgreSQL only; SQLite uses LIKE).
-        Index("ix_message_text_fts", text("to_tsvector('simple', text)"),
+        # Inbox search: full-text index over message text (PostgreSQL; SQLite has an FTS5
+        # table instead, and the configuration comes from desk/inbox_search_schema.py).
+        Index("ix_message_text_fts", text("to_tsvector('desk_search', text)"),
               postgresql_using="gin").ddl_if(dialect="postgresql"),
     )
 

@@ -8,6 +8,7 @@ from sqlalchemy import inspect
 
 from desk import create_app
 from desk.extensions import db
+from desk.inbox_search_schema import include_name
 from tests.conftest import DB_BACKEND, PG_ADMIN_URL, app_config
 
 
@@ -35,7 +36,8 @@ def test_init_db_creates_the_schema_the_models_describe(empty_database_url, redi
         tables = set(inspect(engine).get_table_names())
         assert {"user", "ticket", "message", "inbound_event"} <= tables
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                              "include_name": include_name})
             differences = compare_metadata(context, db.metadata)
         engine.dispose()
     assert differences == [], f"models and migrations disagree: {differences}"

@@ -9,6 +9,8 @@ from desk.activity import ActivityEvent
 from desk.extensions import db
 from desk.feedback import Survey
 from desk.reports import ReportFilter, resolve_period, service_report
+from desk.reports.refresh import refresh_rollup
+from desk.reports.sources import plan
 from desk.tickets import Message
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
@@ -41,8 +43,7 @@ def _ticket(channel, opened, reply_after=None, agent=None, canned=None, resolved
     return ticket
 
 
-@pytest.fixture
-def dataset(app_ctx, make_user):
+def june_dataset(make_user) -> dict:
     """T1..T7 in June (see the figures in each test), T8 in May (outside the period)."""
     ana, bob = make_user("cm", name="Ana Agent"), make_user("cm", name="Bob Agent")
     a, b = make_channel("instagram", name="IG brand"), make_channel("facebook", name="FB page")
@@ -65,6 +66,17 @@ def dataset(app_ctx, make_user):
     ])
     db.session.commit()
     return {"tickets": t, "ana": ana, "bob": bob, "a": a, "b": b}
+
+
+@pytest.fixture(params=["live", "rollup"])
+def dataset(request, app_ctx, make_user):
+    """The June data set; with "rollup", the roll-up is built afterwards, so every past day
+    comes from it (the hand-computed figures must not change)."""
+    data = june_dataset(make_user)
+    if request.param == "rollup":
+        refresh_rollup(NOW)
+        assert plan(JUNE).days == [(date(2026, 6, 1), date(2026, 7, 1))]  # all June rolled up
+    return data
 
 
 def test_headline_figures_equal_the_hand_computed_ones(dataset):

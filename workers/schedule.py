@@ -13,6 +13,7 @@ PERIODIC: list[tuple[str, str, str]] = [
     ("workers.sla.sweep", "default", "SLA_SWEEP_SECONDS"),
     ("workers.inbound.resweep", "inbound", "INBOUND_RESWEEP_SECONDS"),
     ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
+    ("workers.reports.refresh_rollup", "default", "REPORT_ROLLUP_SECONDS"),
 ]
 
 

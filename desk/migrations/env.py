@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from desk.inbox_search_schema import include_name, repair
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -60,7 +62,8 @@ def run_migrations_offline():
     """
     url = config.get_main_option("sqlalchemy.url")
     context.configure(
-        url=url, target_metadata=get_metadata(), literal_binds=True
+        url=url, target_metadata=get_metadata(), literal_binds=True,
+        include_name=include_name,
     )
 
     with context.begin_transaction():
@@ -95,11 +98,13 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
+            include_name=include_name,  # FTS5 tables: desk/inbox_search_schema.py, not models
             **conf_args
         )
 
         with context.begin_transaction():
             context.run_migrations()
+            repair(connection)  # SQLite search triggers that a table copy dropped
 
 
 if context.is_offline_mode():

@@ -1,16 +1,26 @@
-"""Service figures over one ticket population: volume, responses, SLA, CSAT, escalations."""
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
+"""Service figures over one ticket population: volume, responses, SLA, CSAT, escalations.
 
-from sqlalchemy import and_, case, func, not_, or_, select, text
+The database adds up per (day, channel, agent) (desk/reports/cells.py), from the roll-up
+corrected for the tickets changed since its last refresh, or live before the first one
+(desk/reports/sources.py). Totals, breakdowns and trend points are sums of those rows, so
+they equal what one live query over the whole period gives; the first-response median and
+p90 come from a histogram, to within one bucket (cells.FRT_BUCKET_NOTE), live or not.
+"""
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from fractions import Fraction
+
+from sqlalchemy import case, func, select, text
 
 from desk.auth import User
 from desk.channel_accounts import Channel
 from desk.extensions import db
-from desk.feedback import Survey
+from desk.reports import sources
+from desk.reports.cells import NO_AGENT, SUMS, period_conditions
 from desk.reports.periods import ReportFilter
-from desk.reports.sql import bucket, dialect, percentiles, seconds_between
-from desk.tickets import Message, Ticket
+from desk.reports.sql import dialect, percentiles, seconds_between
+from desk.tickets import Ticket
 
 # First-response time histogram: (upper bound in minutes, label); the last bucket is open.
 FRT_BUCKETS = [(15, "<15m"), (30, "15-30m"), (60, "30-60m"), (120, "1-2h"), (240, "2-4h"),
@@ -66,124 +76,94 @@ class ServiceReport:
         return data
 
 
-def scope(f: ReportFilter) -> list:
-    """SQL conditions selecting the report's tickets."""
-    conditions = [Ticket.created_at >= f.start, Ticket.created_at < f.end]
-    if f.channel_id:
-        conditions.append(Ticket.channel_id == f.channel_id)
-    if f.agent_id:
-        conditions.append(agent_column() == f.agent_id)
-    return conditions
-
-
-def agent_column():
-    """Who a ticket counts for: the agent who answered first, else the assignee."""
-    return func.coalesce(Ticket.first_responder_id, Ticket.assignee_id)
-
-
-def _states(now: datetime) -> dict:
-    answered = Ticket.first_response_at.is_not(None)
-    not_waived = or_(Ticket.sla_state.is_(None), Ticket.sla_state != "waived")
-    return {
-        "answered": answered,
-        "met": and_(answered, Ticket.first_response_at <= Ticket.first_response_due_at),
-        "late": and_(answered, Ticket.first_response_at > Ticket.first_response_due_at),
-        "waived": and_(not_(answered), Ticket.sla_state == "waived"),
-        "breached": and_(not_(answered), not_waived, Ticket.first_response_due_at <= now),
-    }
-
-
-def frt_seconds():
-    return seconds_between(Ticket.first_response_at, Ticket.first_response_started_at)
-
-
-def _count(condition):
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _columns(now: datetime, with_percentiles: bool, in_sql: bool) -> list:
-    s = _states(now)
-    frt = case((s["answered"], frt_seconds()), else_=None)
-    columns = [func.count(Ticket.id).label("volume")]
-    columns += [_count(s[name]).label(name) for name in ("answered", "met", "late", "waived", "breached")]
-    columns += [func.avg(frt).label("frt_mean"),
-                _count(Survey.state == "sent").label("surveys_sent"),
-                _count(Survey.rating.is_not(None)).label("surveys_answered"),
-                _count(Survey.rating >= 4).label("positive"),
-                func.avg(Survey.rating).label("csat_average")]
-    if in_sql and with_percentiles:  # same scan: percentile_cont skips the NULLs of unanswered tickets
-        columns += [func.percentile_cont(p).within_group(frt.asc()).label(f"p{int(p * 100)}")
-                    for p in (0.5, 0.9)]
-    return columns
-
-
-def figures(f: ReportFilter, now: datetime, group=None, with_percentiles: bool = True) -> list[Figures]:
-    """Figures for the scope, one row per value of `group` (one row when None); without
-    percentiles the median and p90 stay None (they cost a sort per group)."""
-    in_sql = dialect() == "postgresql"
-    key = group.label("key") if group is not None else None
-    stmt = select(*([key] if key is not None else []), *_columns(now, with_percentiles, in_sql)) \
-        .select_from(Ticket).outerjoin(Survey, Survey.ticket_id == Ticket.id).where(*scope(f))
-    if key is not None:
-        stmt = stmt.group_by(key).order_by(key)
-    pcts = {} if in_sql or not with_percentiles else \
-        percentiles(frt_seconds(), scope(f) + [_states(now)["answered"]], group=group)
-    rows = []
-    for row in db.session.execute(stmt):
-        k = row.key if key is not None else None
-        p = {0.5: row.p50, 0.9: row.p90} if in_sql and with_percentiles else pcts.get(k, {})
-        rows.append(_figures(row, k, p.get(0.5), p.get(0.9)))
-    return rows
-
-
-def figures_by_sets(f: ReportFilter, now: datetime) -> tuple[list, list, list]:
-    """PostgreSQL: (totals, per channel, per agent) in one scan with GROUPING SETS."""
-    agent = agent_column()
-    stmt = select(func.grouping(Ticket.channel_id, agent).label("gset"),
-                  Ticket.channel_id.label("channel"), agent.label("agent"),
-                  *_columns(now, True, True)) \
-        .select_from(Ticket).outerjoin(Survey, Survey.ticket_id == Ticket.id).where(*scope(f)) \
-        .group_by(text("GROUPING SETS ((), (ticket.channel_id), "
-                       "(coalesce(ticket.first_responder_id, ticket.assignee_id)))"))
-    # grouping() sets a bit per column left out: 3 = totals, 1 = by channel, 2 = by agent
-    out: dict[int, list] = {3: [], 1: [], 2: []}
-    for row in db.session.execute(stmt):
-        key = row.channel if row.gset == 1 else row.agent if row.gset == 2 else None
-        out[row.gset].append(_figures(row, key, row.p50, row.p90))
-    by_key = lambda rows: sorted(rows, key=lambda r: (r.key is None, r.key or 0))  # noqa: E731
-    return out[3], by_key(out[1]), by_key(out[2])
-
-
 def _ratio(part, whole):
     return round(part / whole, 4) if whole else None
-
-
-def _figures(row, key, median, p90) -> Figures:
-    judged = row.met + row.late + row.breached
-    return Figures(
-        key=key, volume=row.volume, answered=row.answered, waived=row.waived,
-        response_rate=_ratio(row.answered, row.volume - row.waived),
-        frt_median=_round(median), frt_p90=_round(p90), frt_mean=_round(row.frt_mean),
-        met=row.met, late=row.late, breached=row.breached, breaches=row.late + row.breached,
-        attainment=_ratio(row.met, judged), surveys_sent=row.surveys_sent,
-        surveys_answered=row.surveys_answered, csat_score=_ratio(row.positive, row.surveys_answered),
-        csat_average=_round(row.csat_average, 2),
-        csat_response_rate=_ratio(row.surveys_answered, row.surveys_sent))
 
 
 def _round(value, digits=1):
     return None if value is None else round(float(value), digits)
 
 
-def distribution(f: ReportFilter, now: datetime) -> list[dict]:
-    """How many first responses fell in each time bucket (<15m ... >24h)."""
-    s = _states(now)
-    minutes = frt_seconds() / 60.0
-    whens = [(minutes < bound, label) for bound, label in FRT_BUCKETS if bound is not None]
-    label = case(*whens, else_=FRT_BUCKETS[-1][1]).label("bucket")
-    counts = dict(db.session.execute(select(label, func.count()).where(
-        *scope(f), s["answered"], Ticket.first_response_started_at.is_not(None)).group_by(label)).all())
-    return [{"bucket": name, "count": counts.get(name, 0)} for _, name in FRT_BUCKETS]
+def _sums(cells: dict, key) -> dict:
+    """{key(day, channel, agent): summed values} over the cells."""
+    out: dict = {}
+    for (day, channel, agent), values in cells.items():
+        k = key(day, channel, agent)
+        acc = out.get(k)
+        if acc is None:
+            out[k] = list(values)
+        else:
+            for i, value in enumerate(values):
+                acc[i] += value
+    return out
+
+
+def hist_percentile(histogram: dict[int, int], p: float) -> float | None:
+    """percentile_cont(p) of the values, each taken as its bucket's lower bound."""
+    n = sum(histogram.values())
+    if not n:
+        return None
+    position = p * (n - 1)
+    low = math.floor(position)
+    ordered = sorted(histogram.items())
+
+    def value_at(rank: int) -> int:
+        seen = 0
+        for bucket, count in ordered:
+            seen += count
+            if seen > rank:
+                return bucket
+        return ordered[-1][0]
+    v_low, v_high = value_at(low), value_at(min(low + 1, n - 1))
+    return v_low + (v_high - v_low) * (position - low)
+
+
+def _figures(key, values: list | None, histogram: dict | None) -> Figures:
+    s = dict(zip(SUMS, values or [0] * len(SUMS)))
+    judged = s["met"] + s["late"] + s["breached"]
+    mean = Fraction(s["frt_micros"], s["frt_count"] * 1_000_000) if s["frt_count"] else None
+    rating = Fraction(s["rating_sum"], s["surveys_answered"]) if s["surveys_answered"] else None
+    return Figures(
+        key=key, volume=s["volume"], answered=s["answered"], waived=s["waived"],
+        response_rate=_ratio(s["answered"], s["volume"] - s["waived"]),
+        frt_median=_round(hist_percentile(histogram, 0.5)) if histogram is not None else None,
+        frt_p90=_round(hist_percentile(histogram, 0.9)) if histogram is not None else None,
+        frt_mean=_round(mean), met=s["met"], late=s["late"], breached=s["breached"],
+        breaches=s["late"] + s["breached"], attainment=_ratio(s["met"], judged),
+        surveys_sent=s["surveys_sent"], surveys_answered=s["surveys_answered"],
+        csat_score=_ratio(s["positive"], s["surveys_answered"]),
+        csat_average=_round(rating, 2),
+        csat_response_rate=_ratio(s["surveys_answered"], s["surveys_sent"]))
+
+
+def _breakdown(cells, histogram_rows, position: int, model, name_attr: str) -> list[Figures]:
+    """Figures per channel (position 0) or agent (position 1), labelled, by id; nobody last."""
+    hists: dict = {}
+    for row in histogram_rows:
+        per = hists.setdefault(row[position], {})
+        per[row[2]] = per.get(row[2], 0) + int(row[3])
+    rows = [_figures(None if k == NO_AGENT and position == 1 else k, s, hists.get(k, {}))
+            for k, s in _sums(cells, lambda *key: key[1 + position]).items()]
+    ids = [r.key for r in rows if r.key is not None]
+    names = dict(db.session.execute(select(model.id, getattr(model, name_attr))
+                                    .where(model.id.in_(ids))).all()) if ids else {}
+    for row in rows:
+        row.label = names.get(row.key, "") if row.key is not None else "—"
+    return sorted(rows, key=lambda r: (r.key is None, r.key or 0))
+
+
+def _trend_key(day, granularity: str) -> str:
+    day = day if isinstance(day, date) else date.fromisoformat(str(day))
+    return (day - timedelta(days=day.weekday()) if granularity == "week" else day).isoformat()
+
+
+def _distribution(total: dict[int, int]) -> list[dict]:
+    counts = dict.fromkeys([name for _, name in FRT_BUCKETS], 0)
+    for bucket, count in total.items():
+        name = next((n for bound, n in FRT_BUCKETS if bound is not None and bucket < bound * 60),
+                    FRT_BUCKETS[-1][1])
+        counts[name] += count
+    return [{"bucket": name, "count": count} for name, count in counts.items()]
 
 
 def escalations(f: ReportFilter) -> dict:
@@ -195,33 +175,26 @@ def escalations(f: ReportFilter) -> dict:
         return {"available": False, "count": 0}
     ack = seconds_between(Escalation.acknowledged_at, Escalation.created_at)
     joins = [(Ticket, Ticket.id == Escalation.ticket_id)]
+    acknowledged = Escalation.acknowledged_at.is_not(None)
     row = db.session.execute(select(
-        func.count(Escalation.id), _count(Escalation.acknowledged_at.is_not(None)),
-        func.avg(case((Escalation.acknowledged_at.is_not(None), ack), else_=None)),
-        _count(Escalation.level >= 2)).join(*joins[0]).where(*scope(f))).one()
-    pct = percentiles(ack, scope(f) + [Escalation.acknowledged_at.is_not(None)],
-                      joins=joins).get(None, {})
+        func.count(Escalation.id), func.count(Escalation.acknowledged_at),
+        func.avg(case((acknowledged, ack), else_=None)),
+        func.count(case((Escalation.level >= 2, 1), else_=None))).join(*joins[0])
+        .where(*period_conditions(f))).one()
+    pct = percentiles(ack, period_conditions(f) + [acknowledged], joins=joins).get(None, {})
     return {"available": True, "count": row[0], "acknowledged": row[1],
             "ack_mean": _round(row[2]), "ack_median": _round(pct.get(0.5)),
             "ack_p90": _round(pct.get(0.9)), "level_2": row[3]}
 
 
-def canned_replies(f: ReportFilter, limit: int = 10) -> list[dict]:
+def canned_replies(f: ReportFilter, src, limit: int = 10) -> list[dict]:
     """The canned replies used on most tickets, with the CSAT of those tickets."""
-    pairs = select(Message.canned_reply_id.label("reply_id"), Message.ticket_id.label("ticket_id")) \
-        .join(Ticket, Ticket.id == Message.ticket_id) \
-        .where(*scope(f), Message.direction == "out", Message.canned_reply_id.is_not(None)) \
-        .distinct().subquery()
-    stmt = select(pairs.c.reply_id, func.count(pairs.c.ticket_id).label("tickets"),
-                  func.count(Survey.rating).label("ratings"), func.avg(Survey.rating).label("average"),
-                  _count(Survey.rating >= 4).label("positive")) \
-        .outerjoin(Survey, Survey.ticket_id == pairs.c.ticket_id) \
-        .group_by(pairs.c.reply_id).order_by(func.count(pairs.c.ticket_id).desc(), pairs.c.reply_id).limit(limit)
-    rows = db.session.execute(stmt).all()
-    titles = _canned_titles([row.reply_id for row in rows])
-    return [{"id": row.reply_id, "title": titles.get(row.reply_id, f"#{row.reply_id}"),
-             "tickets": row.tickets, "ratings": row.ratings, "csat_average": _round(row.average, 2),
-             "csat_score": _ratio(row.positive, row.ratings)} for row in rows]
+    used = sorted(sources.canned(f, src).items(), key=lambda item: (-item[1]["tickets"], item[0]))[:limit]
+    titles = _canned_titles([reply_id for reply_id, _ in used])
+    return [{"id": reply_id, "title": titles.get(reply_id, f"#{reply_id}"), "tickets": s["tickets"],
+             "ratings": s["ratings"],
+             "csat_average": _round(Fraction(s["rating_sum"], s["ratings"]) if s["ratings"] else None, 2),
+             "csat_score": _ratio(s["positive"], s["ratings"])} for reply_id, s in used]
 
 
 def _canned_titles(ids: list[int]) -> dict:
@@ -235,34 +208,30 @@ def _canned_titles(ids: list[int]) -> dict:
     return dict(db.session.execute(select(CannedReply.id, title).where(CannedReply.id.in_(ids))).all())
 
 
-def _labels(rows: list[Figures], model, name_attr: str) -> list[Figures]:
-    ids = [r.key for r in rows if r.key is not None]
-    names = dict(db.session.execute(select(model.id, getattr(model, name_attr))
-                                    .where(model.id.in_(ids))).all()) if ids else {}
-    for row in rows:
-        row.label = names.get(row.key, "") if row.key is not None else "—"
-    return rows
-
-
-def service_report(f: ReportFilter, now: datetime) -> ServiceReport:
-    """Every figure of the service report for `f`, as of `now` (read-only)."""
+def service_report(f: ReportFilter, now: datetime, live: bool = False) -> ServiceReport:
+    """Every figure of the service report for `f`, as of `now` (read-only; `live`: ignore
+    the roll-up, which gives the same figures, only slower)."""
     from desk.retention import retention
     if dialect() == "postgresql":
-        # Compiling these one-off aggregates costs more than it saves (read-only transaction).
+        # Compiling these one-off aggregates costs more than it saves; the retention sort
+        # of a quarter's served tickets fits in memory instead of spilling to disk.
         db.session.execute(text("SET LOCAL jit = off"))
-    if dialect() == "postgresql":
-        totals, channels, agents = figures_by_sets(f, now)
-    else:
-        totals, channels, agents = figures(f, now), figures(f, now, Ticket.channel_id), \
-            figures(f, now, agent_column())
-    total = totals[0] if totals else Figures()
-    total.key, total.label = None, "all"
-    # Trend points show counts, rates and the mean; a median per day is not worth its sort.
-    trend = figures(f, now, bucket(Ticket.created_at, f.granularity), with_percentiles=False)
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
+    src = sources.plan(f, live)
+    cells, histogram_rows = sources.cells_and_histogram(f, now, src)
+    total_hist: dict[int, int] = {}
+    for _channel, _agent, bucket, count in histogram_rows:
+        total_hist[bucket] = total_hist.get(bucket, 0) + int(count)
+    total = _figures(None, _sums(cells, lambda *key: None).get(None), total_hist)
+    total.label = "all"
+    # Trend points show counts, rates and the mean; a median per day is not worth its cost.
+    trend = [_figures(key, s, None) for key, s in
+             sorted(_sums(cells, lambda day, *_: _trend_key(day, f.granularity)).items())]
     for row in trend:
         row.label = str(row.key)
     return ServiceReport(
         filters=f, generated_at=now, totals=total, escalations=escalations(f),
-        distribution=distribution(f, now), trend=trend,
-        channels=_labels(channels, Channel, "name"), agents=_labels(agents, User, "name"),
-        canned_replies=canned_replies(f), retention=retention(f, now))
+        distribution=_distribution(total_hist), trend=trend,
+        channels=_breakdown(cells, histogram_rows, 0, Channel, "name"),
+        agents=_breakdown(cells, histogram_rows, 1, User, "name"),
+        canned_replies=canned_replies(f, src), retention=retention(f, now, live=not src.built))

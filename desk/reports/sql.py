@@ -1,7 +1,7 @@
 """SQL building blocks that work on SQLite and PostgreSQL: durations, percentiles, buckets."""
 import math
 
-from sqlalchemy import Integer, cast, func, literal, literal_column, or_, select
+from sqlalchemy import BigInteger, Date, Integer, case, cast, func, literal, literal_column, or_, select
 
 from desk.extensions import db
 
@@ -15,6 +15,32 @@ def seconds_between(later, earlier):
     if dialect() == "postgresql":
         return func.extract("epoch", later - earlier)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def micros_between(later, earlier):
+    """Whole microseconds from `earlier` to `later`, exactly (an SQL bigint): sums of these
+    are exact, so a mean from the roll-up equals the live one to the last digit."""
+    if dialect() == "postgresql":
+        # extract() gives numeric since PostgreSQL 14: no float rounding on the way.
+        return cast((func.extract("epoch", later) - func.extract("epoch", earlier)) * 1_000_000,
+                    BigInteger)
+    # SQLite stores "YYYY-MM-DD HH:MM:SS.ffffff": whole seconds plus the six fraction digits.
+    def _micros(moment):
+        return (cast(func.strftime("%s", moment), Integer) * 1_000_000
+                + cast(func.substr(moment, 21, 6), Integer))
+    return _micros(later) - _micros(earlier)
+
+
+def floor_div(value, divisor: int):
+    """value // divisor rounded down for negative values too (SQL integer division truncates)."""
+    return case((value >= 0, value // divisor), else_=-((divisor - 1 - value) // divisor))
+
+
+def utc_day(column):
+    """The UTC calendar day of a timestamp, as an SQL date."""
+    if dialect() == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column, type_=Date)
 
 
 def within_days(moment, start, days: int):
@@ -31,15 +57,6 @@ def window_closed(start, now, days: int):
     if dialect() == "postgresql":
         return start + literal_column(f"interval '{int(days)} days'") <= now
     return func.julianday(start) + days <= func.julianday(now.replace(tzinfo=None))
-
-
-def bucket(column, granularity: str):
-    """The day or ISO week (Monday) a UTC timestamp falls in, as an SQL date string/date."""
-    if dialect() == "postgresql":
-        return func.to_char(func.date_trunc(granularity, func.timezone("UTC", column)), "YYYY-MM-DD")
-    if granularity == "week":
-        return func.date(column, "weekday 0", "-6 days")
-    return func.date(column)
 
 
 def percentiles(value, conditions, ps=(0.5, 0.9), group=None, joins=()) -> dict:
