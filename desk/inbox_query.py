@@ -2,8 +2,8 @@
 
 Every request parameter goes through `parse_params` (a whitelist; anything else is a
 DeskError -> 400). Pages are keyset-paginated: a cursor names the last row's sort key, so
-page 400 costs what page 1 costs. A search for a rare word names its few tickets (desk/
-inbox_search.py); a common word is tried on tickets in list order, a window at a time, and a
+page 400 costs what page 1 costs. A search for a rare word names its few tickets
+(inbox_search); a common word is tried on tickets in list order, a window at a time, and a
 page tries at most SCAN_LIMIT of them: then it stops short, says so, and its cursor goes on
 from the last ticket tried. `change_stamp` is a few index lookups, so an unchanged list can
 be answered without running the list query at all.

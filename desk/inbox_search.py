@@ -25,7 +25,8 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, any_, bindparam, false, func, literal_column, or_, select, text
+from sqlalchemy import (Integer, any_, bindparam, false, func, literal_column, or_, select, text,
+                        union_all)
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from desk.customers import Customer
@@ -67,7 +68,7 @@ def condition(q: str) -> Search:
             select(Customer.id).where(Customer.id == Ticket.customer_id,
                                       Customer.display_name.ilike(pattern, escape="\\")).exists()))
     engine = _Postgresql(words) if db.engine.dialect.name == "postgresql" else _Sqlite(words)
-    tickets, customers = engine.message_tickets(), engine.customers()
+    tickets, customers = engine.hits()
     if tickets is not None and customers is not None:
         return Search(condition=or_(in_ids(Ticket.id, tickets) if tickets else false(),
                                     in_ids(Ticket.customer_id, customers) if customers else false()))
@@ -99,14 +100,18 @@ class _Postgresql:
         self.in_text = _matches(Message.text, query)
         self.in_name = _matches(Customer.display_name, query)
 
-    def message_tickets(self) -> list[int] | None:
-        """Tickets of the matching messages; None when the word is too common to list."""
-        return _few(select(Message.ticket_id).where(self.in_text),
-                    select(Message.ticket_id).where(_matches(Message.text, _ABSENT)))
-
-    def customers(self) -> list[int] | None:
-        return _few(select(Customer.id).where(self.in_name),
-                    select(Customer.id).where(_matches(Customer.display_name, _ABSENT)))
+    def hits(self) -> tuple[list[int] | None, list[int] | None]:
+        """Tickets of the matching messages and the matching customers; None for a side
+        where the word is too common to list. The planner's word statistics (constant cost,
+        one round trip for both sides) rule out common words before an index is read. They
+        cover the frequent words only, with one guess for all the others: a word guessed no
+        higher than a word that occurs nowhere is not a frequent one, so its rows are read."""
+        text_rows = select(Message.ticket_id).where(self.in_text)
+        name_rows = select(Customer.id).where(self.in_name)
+        no_text = select(Message.ticket_id).where(_matches(Message.text, _ABSENT))
+        no_name = select(Customer.id).where(_matches(Customer.display_name, _ABSENT))
+        guesses = _estimated_rows(text_rows, no_text, name_rows, no_name)
+        return _few(text_rows, *guesses[:2]), _few(name_rows, *guesses[2:])
 
     def per_ticket(self, tickets: list[int] | None, customers: list[int] | None) -> Search:
         # Sets, not a test per ticket: the planner may then AND the word's index with the
@@ -137,25 +142,24 @@ def _matches(column, query):
     return func.to_tsvector(_CONFIG, column).op("@@")(query)
 
 
-def _few(matching, never) -> list[int] | None:
-    """The rows of `matching` when there are at most RARE_MATCHES, else None. The planner's
-    word statistics (constant cost) rule out common words before the index is read. They
-    cover the frequent words only, with one guess for all the others: a word guessed no
-    higher than `never` (a word that occurs nowhere) is not a frequent one, so its few rows
-    are read to be sure."""
-    guessed = _estimated_rows(matching)
-    if guessed > RARE_MATCHES and guessed > _estimated_rows(never):
+def _few(matching, guessed: float, unknown: float) -> list[int] | None:
+    """The rows of `matching` when at most RARE_MATCHES, else None (see `hits`)."""
+    if guessed > RARE_MATCHES and guessed > unknown:
         return None
     found = db.session.scalars(matching.limit(RARE_MATCHES + 1)).all()
     return None if len(found) > RARE_MATCHES else sorted(set(found))
 
 
-def _estimated_rows(statement) -> float:
-    compiled = statement.compile(dialect=db.engine.dialect)
+def _estimated_rows(*statements) -> list[float]:
+    """The planner's row estimate for each statement, from one EXPLAIN. Each branch gets a
+    LIMIT that never binds: the Append's children are then Limit nodes carrying whole-branch
+    estimates, never per-worker parts of a parallel plan."""
+    union = union_all(*(statement.limit(2 ** 62) for statement in statements))
+    compiled = union.compile(dialect=db.engine.dialect)
     plan = db.session.connection().exec_driver_sql(
         "EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    return plan[0]["Plan"]["Plan Rows"]
+    return [branch["Plan Rows"] for branch in plan[0]["Plan"]["Plans"]]
 
 
 class _Sqlite:
@@ -169,19 +173,18 @@ class _Sqlite:
         self.match = " AND ".join('"' + word.replace('"', '""') + '"' for word in words)
         self.words = words
 
-    def message_tickets(self) -> list[int] | None:
-        if self._hits("message_search") > RARE_MATCHES:
-            return None
-        return sorted(set(db.session.scalars(text(
-            "SELECT ticket_id FROM message WHERE id IN (SELECT rowid FROM message_search "
-            "WHERE message_search MATCH :words)"), {"words": self.match})))
-
-    def customers(self) -> list[int] | None:
-        if self._hits("customer_search") > RARE_MATCHES:
-            return None
-        return list(db.session.scalars(text(
-            "SELECT rowid FROM customer_search WHERE customer_search MATCH :words"),
-            {"words": self.match}))
+    def hits(self) -> tuple[list[int] | None, list[int] | None]:
+        """Tickets of the matching messages and the matching customers; None for a side
+        with more than RARE_MATCHES hits."""
+        tickets = None if self._hits("message_search") > RARE_MATCHES else sorted(set(
+            db.session.scalars(text(
+                "SELECT ticket_id FROM message WHERE id IN (SELECT rowid FROM message_search "
+                "WHERE message_search MATCH :words)"), {"words": self.match})))
+        customers = None if self._hits("customer_search") > RARE_MATCHES else list(
+            db.session.scalars(text(
+                "SELECT rowid FROM customer_search WHERE customer_search MATCH :words"),
+                {"words": self.match}))
+        return tickets, customers
 
     def _hits(self, index: str) -> int:
         """How many rows match, counted up to RARE_MATCHES + 1 (FTS5 reads no further)."""
