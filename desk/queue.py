@@ -69,16 +69,19 @@ def redis_ok() -> bool:
 
 def enqueue_after_commit(queue_name: str, job_name: str, *args, delay: float | None = None,
                          job_id: str | None = None, **kwargs) -> None:
-    """Enqueue once the current transaction commits; nothing if it rolls back."""
+    """Enqueue once the current transaction commits; nothing if it, or the savepoint the job
+    was asked for in, rolls back."""
     from desk.extensions import db
     pending = db.session.info.setdefault("after_commit_jobs", [])
-    pending.append((queue_name, job_name, args, kwargs, delay, job_id))
+    savepoint = db.session().get_nested_transaction()
+    pending.append((savepoint, (queue_name, job_name, args, kwargs, delay, job_id)))
 
 
 def _flush_after_commit(session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint released: the data is not committed yet
-    for queue_name, job_name, args, kwargs, delay, job_id in session.info.pop("after_commit_jobs", []):
+    for _savepoint, job in session.info.pop("after_commit_jobs", []):
+        queue_name, job_name, args, kwargs, delay, job_id = job
         if delay:
             enqueue_in(delay, queue_name, job_name, *args, job_id=job_id, **kwargs)
         else:
@@ -86,9 +89,22 @@ def _flush_after_commit(session) -> None:
 
 
 def _drop_after_rollback(session, previous_transaction) -> None:
-    # A savepoint rolled back (one event of a batch) leaves the others' jobs in place.
     if not previous_transaction.nested:
         session.info.pop("after_commit_jobs", None)
+        return
+    # A savepoint rolled back (one event of a batch): its jobs go, the others' stay.
+    pending = session.info.get("after_commit_jobs")
+    if pending:
+        pending[:] = [(savepoint, job) for savepoint, job in pending
+                      if not _within(savepoint, previous_transaction)]
+
+
+def _within(transaction, ancestor) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def install_session_hooks() -> None:

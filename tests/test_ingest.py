@@ -330,6 +330,56 @@ def test_an_identity_created_after_the_batch_looked_is_found_on_the_retry(channe
     assert len(db.session.scalars(select(Ticket)).one().messages) == 2
 
 
+def test_a_stale_batch_lookup_is_retried_one_event_at_a_time(channel, client, monkeypatch, caplog):
+    """Another worker adds the customer between the batch's prefetch and its insert: the
+    batch's savepoint rolls back and each event runs again in its own, with nothing lost
+    or doubled."""
+    from desk import ingest as ingest_module
+    _ingest(_dm("s1", T0), T0)
+    db.session.commit()
+    real_prefetch, stale_once = ingest_module._prefetch_identities, [True]
+
+    def prefetch(messages):
+        memo = real_prefetch(messages)
+        if stale_once.pop() if stale_once else False:
+            memo = {key: None for key in memo}  # what it saw a moment before the other worker
+        return memo
+    monkeypatch.setattr(ingest_module, "_prefetch_identities", prefetch)
+    for mid in ("s2", "s3"):
+        assert post_meta(client, dm(mid, sender="psid-7", text="¿y mi pedido?")).status_code == 200
+    with caplog.at_level("INFO", logger="desk.ingest"):
+        assert process_events([], clock_now()) == {"appended": 2}
+    assert "retried one event at a time" in caplog.text
+    assert counts() == (2, 1, 3) and statuses() == {"processed": 2}
+    assert db.session.scalar(select(func.count()).select_from(Customer)) == 1
+    assert_invariants()
+
+
+def test_a_batch_of_follow_ups_is_written_in_a_few_statements(channel, client, run_jobs):
+    """A hundred follow-ups on known tickets: no statement per message (locks, lookups and
+    writes go by batch), so a worker's speed does not hang on database round trips."""
+    from sqlalchemy import event
+    for i in range(10):
+        assert post_meta(client, dm(f"f{i}", sender=f"psid-f{i}", timestamp=1458692752478 + i)).status_code == 200
+    run_jobs()
+    for i in range(10, 110):
+        assert post_meta(client, dm(f"f{i}", sender=f"psid-f{i % 10}", text=f"¿algo más? {i}",
+                                    timestamp=1458692752478 + i)).status_code == 200
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert process_events([], clock_now()) == {"appended": 100}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert counts() == (110, 10, 110)
+    inserts = [s for s in statements if s.startswith("INSERT INTO message")]
+    assert len(statements) - len(inserts) <= 20, statements
+    if db.engine.dialect.name == "postgresql":  # SQLite writes in-process: no round trips
+        assert len(inserts) <= 2, inserts
+    assert_invariants()
+
+
 def test_a_batch_of_many_customers_files_each_message_under_its_own_customer(channel, client, run_jobs):
     for i in range(30):
         assert post_meta(client, dm(f"mb{i}", text=f"pedido {i}", sender=f"psid-b{i % 7}",

@@ -49,8 +49,28 @@ def test_jobs_wait_for_the_outer_commit_not_a_savepoint(app_ctx, monkeypatch):
             raise RuntimeError("one event of a batch fails")
     except RuntimeError:
         pass
+    with db.session.begin_nested():
+        with db.session.begin_nested():
+            queue.enqueue_after_commit("default", "workers.inner")  # released into its parent
+        queue.enqueue_after_commit("default", "workers.third")
     db.session.commit()
-    assert sent[:2] == ["workers.first", "workers.second"]
+    assert sent == ["workers.first", "workers.second", "workers.inner", "workers.third"]
+
+
+def test_a_rolled_back_savepoint_drops_the_jobs_of_its_inner_savepoints(app_ctx, monkeypatch):
+    sent = []
+    monkeypatch.setattr(queue, "enqueue", lambda name, job, *a, **k: sent.append(job))
+    queue.enqueue_after_commit("default", "workers.kept")
+    try:
+        with db.session.begin_nested():  # a whole batch, retried one event at a time
+            with db.session.begin_nested():
+                queue.enqueue_after_commit("default", "workers.doomed_inner")
+            queue.enqueue_after_commit("default", "workers.doomed")
+            raise RuntimeError("the batch fails")
+    except RuntimeError:
+        pass
+    db.session.commit()
+    assert sent == ["workers.kept"]
 
 
 def test_jobs_are_dropped_when_the_transaction_rolls_back(app_ctx, monkeypatch):
