@@ -35,6 +35,7 @@ class Defaults:
     META_GRAPH_URL = "https://graph.facebook.com/v21.0"
     WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
     X_CONSUMER_SECRET = ""
+    X_CLIENT_SECRET = ""  # OAuth 2.0 client secret: X-Twitter-Webhooks-Signature-OAuth2 and the CRC
     X_API_URL = "https://api.x.com/2"
     SANDBOX = False  # record outbound replies instead of sending them (demo)
     PLATFORM_TIMEOUT = 10  # seconds for one outbound platform call

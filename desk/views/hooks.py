@@ -47,9 +47,12 @@ def meta_events():
 @bp.get("/x")
 def x_crc():
     token = request.args.get("crc_token")
-    secret = current_app.config["X_CONSUMER_SECRET"]
+    client_secret, consumer_secret = _x_secrets()
     if not token:
         return api_error(400, "crc_token is required")
+    # X expects the CRC keyed by the OAuth 2.0 client secret when the app has one, else by the
+    # consumer secret (docs.x.com/x-api/webhooks/introduction, "Signature headers").
+    secret = client_secret or consumer_secret
     if not secret:
         return api_error(403, "X is not configured")
     return jsonify(x.crc_response(token, secret))
@@ -58,11 +61,22 @@ def x_crc():
 @bp.post("/x")
 def x_events():
     raw = request.get_data(cache=True)
-    if not x.signature_ok(raw, request.headers.get("X-Twitter-Webhooks-Signature"),
-                          current_app.config["X_CONSUMER_SECRET"]):
+    client_secret, consumer_secret = _x_secrets()
+    # During X's migration an app may get either header or both: one valid signature is proof.
+    if not (x.signature_ok(raw, request.headers.get("X-Twitter-Webhooks-Signature-OAuth2"),
+                           client_secret)
+            or x.signature_ok(raw, request.headers.get("X-Twitter-Webhooks-Signature"),
+                              consumer_secret)):
         log.warning("X webhook with a missing or bad signature refused")
-        return api_error(401, "missing or invalid x-twitter-webhooks-signature")
+        return api_error(401, "missing or invalid X-Twitter-Webhooks-Signature-OAuth2 "
+                              "or X-Twitter-Webhooks-Signature")
     return _store("x", raw, x.split)
+
+
+def _x_secrets() -> tuple[str, str]:
+    """(OAuth 2.0 client secret, OAuth 1.0a consumer secret); blank when not configured."""
+    config = current_app.config
+    return config["X_CLIENT_SECRET"], config["X_CONSUMER_SECRET"]
 
 
 def _store(source: str, raw: bytes, split) -> tuple:
