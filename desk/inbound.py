@@ -65,7 +65,9 @@ def record_events(source: str, events: list, now: datetime, enqueue: bool = True
     rows = [{"source": source, "dedupe_key": _dedupe_key(event.dedupe_key),
              "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
              "status": "received", "attempts": 0, "received_at": now} for event in events]
-    if db.session().in_transaction():  # the caller's work first: the events commit on their own
+    # The caller's work first: the events commit on their own. (A webhook has no session:
+    # asking would make one, to be torn down after the request.)
+    if db.session.registry.has() and db.session().in_transaction():
         db.session.commit()
     with _store_connection() as connection:  # one statement: committed when it returns
         if connection.dialect.name == "postgresql" and len(rows) == 1:  # most deliveries

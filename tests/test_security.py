@@ -36,8 +36,8 @@ pytestmark = pytest.mark.security
 XSS_TEXT = '<img src=x onerror=alert(document.domain)>'
 XSS_NAME = '"><svg onload=alert(1)>'
 FORMULA = '=HYPERLINK("http://evil")'
-PUBLIC = {"auth.login", "main.health", "hooks.meta_verify", "hooks.meta_events", "hooks.x_crc",
-          "hooks.x_events", "survey.respond", "api.openapi_json", "static"}
+PUBLIC = {"auth.login", "main.health", "hooks.meta_verify", "hooks.x_crc",
+          "survey.respond", "api.openapi_json", "static"}
 CM_ALLOWED = {"main.home", "main.preferences", "auth.logout", "replies.library", "replies.search",
               "replies.suggestions", "escalations.ticket_panel", "sla.timeline",
               "survey.customer_satisfaction"}

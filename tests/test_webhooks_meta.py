@@ -405,6 +405,24 @@ def test_oversize_body_is_413_before_any_work(channels, client, monkeypatch):
     assert response.status_code == 413 and called == [] and counts() == (0, 0, 0)
 
 
+def test_deliveries_skip_flask_but_keep_its_headers_and_json_errors(app, channels, client,
+                                                                    monkeypatch):
+    """Deliveries are answered in front of Flask (desk.views.hooks.WebhookIngress): the same
+    security headers, no session cookie, and a failure is a JSON 500 the platform retries."""
+    ok = post_meta(client, fixture_bytes("fb_feed_comment_add.json"))
+    assert ok.status_code == 200 and ok.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src" in ok.headers["Content-Security-Policy"] and "Set-Cookie" not in ok.headers
+    from desk.views import hooks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(hooks, "record_events", broken)
+    monkeypatch.setattr(app, "testing", False)  # testing apps raise instead of answering 500
+    failed = post_meta(client, fixture_bytes("fb_feed_comment_add.json").replace(b"1234", b"4321"))
+    assert failed.status_code == 500 and "retry" in failed.get_json()["error"]
+    assert client.get("/webhooks/meta", query_string={"hub.mode": "subscribe"}).status_code == 403
+
+
 def test_unknown_object_is_acknowledged_and_ignored(channels, client):
     response = post_meta(client, fixture_bytes("fb_feed_comment_add.json").replace(b'"page"', b'"user"'))
     assert response.status_code == 200 and response.get_json() == {"events": 0, "new": 0}

@@ -10,7 +10,7 @@ from flask.cli import routes_command, shell_command, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from desk import auth
+from desk import auth, freeze_startup_objects
 from desk.auth import DeskError
 from desk.channel_accounts import PLATFORMS, add_channel, Channel
 from desk.extensions import db
@@ -123,6 +123,7 @@ def worker(queues, burst, with_scheduler):
     if unknown:
         fail(f"unknown queue(s): {', '.join(sorted(unknown))}")
     db.engine.dispose()  # never share pooled connections with a parent process
+    freeze_startup_objects()
     SimpleWorker(names, connection=redis_connection()).work(
         burst=burst, with_scheduler=with_scheduler)
 

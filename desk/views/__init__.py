@@ -46,7 +46,9 @@ def register_views(app) -> None:
     app.context_processor(_navigation)
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.globals["has_endpoint"] = lambda endpoint: endpoint in app.view_functions
-    app.after_request(_security_headers)
+    app.after_request(security_headers)
+    from desk.views.hooks import WebhookIngress
+    app.wsgi_app = WebhookIngress(app, app.wsgi_app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DeskError, _desk_error)
     app.register_error_handler(OperationalError, _database_busy)
@@ -62,7 +64,7 @@ def _navigation():
     return {"navigation": [(endpoint, label, url_for(endpoint)) for endpoint, label in items]}
 
 
-def _security_headers(response):
+def security_headers(response):
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -90,12 +92,16 @@ def _desk_error(error: DeskError):
 
 
 def _database_busy(error: OperationalError):
+    return busy_response(error, as_json=wants_json())
+
+
+def busy_response(error: OperationalError, as_json: bool):
     """A lock or timeout held past the request's budget: 503 (retry later), never a 500."""
     from desk.extensions import db
     db.session.rollback()  # nothing half-written: the request's transaction is undone
     current_app.logger.warning("database busy: %s", str(error).splitlines()[0])
     message = "the database is busy; retry later"
-    if wants_json():
+    if as_json:
         response = api_error(503, message)
     else:
         from werkzeug.exceptions import ServiceUnavailable

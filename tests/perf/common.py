@@ -74,7 +74,7 @@ def start_gunicorn(env: dict, workers: int, worker_class: str = "sync", threads:
     port = free_port()
     command = [str(Path(sys.executable).parent / "gunicorn"), "-w", str(workers), "-k", worker_class,
                "--threads", str(threads), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-               "desk:create_app()"]
+               "desk.wsgi:app"]
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
