@@ -49,11 +49,12 @@ def ingest_events(events: list, now: datetime) -> dict:
             counts["failed"] = counts.get("failed", 0) + 1
             continue
         work.append((event, messages))
-    # One lock order for every worker (by thread), so batches never deadlock each other.
+    # Each thread's events together, in the order they were stored.
     work.sort(key=lambda item: (_lock_key(item[1][0]) if item[1] else "", item[0].id))
     messages = [message for _event, batch in work for message in batch]
     memo = _prefetch_identities(messages)
     _complete_instagram_mentions(messages, memo)
+    _lock_threads(messages, memo)  # before the savepoint: held by both ways below
     try:
         with db.session.begin_nested():
             outcomes = _apply_batch(work, now, memo)
@@ -78,10 +79,9 @@ def ingest_events(events: list, now: datetime) -> dict:
 
 
 def _apply_batch(work: list, now: datetime, memo: dict) -> list:
-    """Every event of a batch with no savepoint of its own: threads locked in one statement,
-    their tickets and messages read in a few, the writes flushed together at the end."""
+    """Every event of a batch with no savepoint of its own: the threads' tickets and messages
+    read in a few statements, the writes flushed together at the end."""
     messages = [message for _event, batch in work for message in batch]
-    _lock_threads(messages, memo)
     memo["threads"] = _prefetch_threads(messages, memo)
     outcomes = [(event, [ingest(message, event.received_at, now, memo) for message in batch])
                 for event, batch in work]
