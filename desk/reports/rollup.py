@@ -71,13 +71,18 @@ class ReportTicketCanned(db.Model):
     reply_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
 
 
-class ReportCell(db.Model):
+class CellKey:
+    """The key every roll-up table of cells starts with: opening day, channel, agent (0: nobody)."""
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True, sort_order=-1)
+    channel_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, sort_order=-1)
+    agent_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False, sort_order=-1)
+
+
+class ReportCell(CellKey, db.Model):
     """Figures of the tickets opened on `day` on one channel for one agent (0: nobody)."""
 
     __tablename__ = "report_cell"
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    agent_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     volume: Mapped[int]
     answered: Mapped[int]
     waived: Mapped[int]
@@ -92,24 +97,18 @@ class ReportCell(db.Model):
     rating_sum: Mapped[int]
 
 
-class ReportFrt(db.Model):
+class ReportFrt(CellKey, db.Model):
     """How many first responses of a cell fell in a bucket (lower bound in seconds)."""
 
     __tablename__ = "report_frt"
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    agent_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     bucket: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     tickets: Mapped[int]
 
 
-class ReportCanned(db.Model):
+class ReportCanned(CellKey, db.Model):
     """A canned reply's use on the tickets of a cell, and those tickets' ratings."""
 
     __tablename__ = "report_canned"
-    day: Mapped[date] = mapped_column(Date, primary_key=True)
-    channel_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    agent_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     reply_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     tickets: Mapped[int]
     ratings: Mapped[int]
