@@ -22,7 +22,7 @@ from redis import Redis
 from sqlalchemy import text
 
 from desk import create_app
-from desk.extensions import db
+from desk.core.extensions import db
 
 CI = os.environ.get("CI") == "true"
 DB_BACKEND = os.environ.get("DESK_TEST_DB", "sqlite")
@@ -208,7 +208,7 @@ def client(app):
 @pytest.fixture
 def make_user(app):
     """Factory: make_user(role="cm", email=None, name=None) -> committed User."""
-    from desk.auth import create_user
+    from desk.accounts.users import create_user
 
     def make(role="cm", email=None, name=None, locale=None):
         with app.app_context():
@@ -235,7 +235,7 @@ def run_jobs(app, redis_server):
     from rq import SimpleWorker
     from rq.registry import FailedJobRegistry
 
-    from desk.queue import QUEUES, get_queue
+    from desk.core.queue import QUEUES, get_queue
 
     def run(allow_failures: bool = False) -> int:
         connection = Redis.from_url(redis_server.url)

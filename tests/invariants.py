@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
-from desk.extensions import db
-from desk.inbound import WAITING, InboundEvent
-from desk.notifications import Notification
-from desk.sla_policies import SlaClock
-from desk.tickets import Message, Ticket
+from desk.core.extensions import db
+from desk.intake.events import WAITING, InboundEvent
+from desk.notify.notifications import Notification
+from desk.sla.policies import SlaClock
+from desk.inbox.tickets import Message, Ticket
 
 
 def _doubles(*columns, where=None) -> list:

@@ -9,7 +9,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance,
                                                response_schema_conformance,
                                                status_code_conformance)
 
-from desk.auth import create_api_token
+from desk.accounts.tokens import create_api_token
 from tests.factories import make_channel, make_ticket
 
 
@@ -22,8 +22,8 @@ def api_schema(app):
 def bearer(app_ctx, make_user):
     """A token, and a little data so that list and detail operations return real rows."""
     user = make_user("lead")
-    from desk.auth import User
-    from desk.extensions import db
+    from desk.accounts.users import User
+    from desk.core.extensions import db
     _, secret = create_api_token("schemathesis", db.session.get(User, user.id))
     channel = make_channel("facebook", "schema-page")
     for text in ("¿Dónde está mi pedido? 😀", "<b>hola</b>", "order 1"):

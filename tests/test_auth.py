@@ -1,8 +1,10 @@
 """Sign-in, sign-out, roles, CSRF, open redirects, rate limits and API tokens."""
 import pytest
 
-from desk.auth import create_api_token, revoke_api_token, set_password, User
-from desk.extensions import db
+from desk.accounts.tokens import create_api_token, revoke_api_token
+
+from desk.accounts.users import set_password, User
+from desk.core.extensions import db
 from tests.conftest import PASSWORD
 
 

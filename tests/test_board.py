@@ -5,12 +5,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from desk.auth import User, create_api_token
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.sla_policies import BusinessCalendar, SlaPolicy
-from desk.sla_sweep import sweep
-from desk.tickets import Ticket
+from desk.accounts.users import User
+
+from desk.accounts.tokens import create_api_token
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.sla.policies import BusinessCalendar, SlaPolicy
+from desk.sla.sweep import sweep
+from desk.inbox.tickets import Ticket
 from tests.factories import add_agent_reply, make_channel, make_ticket, minutes
 
 
@@ -206,7 +208,7 @@ def test_api_needs_a_token_and_is_documented(client, app_ctx):
 
 
 def test_smm_changes_the_default_targets(client, login, make_user, app_ctx):
-    from desk.sla_policies import default_policy
+    from desk.sla.policies import default_policy
     login(make_user("smm"))
     default_id = default_policy().id
     db.session.commit()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desk.calendar import (add_working_minutes, add_working_time, is_open, make_calendar,
+from desk.sla.calendar import (add_working_minutes, add_working_time, is_open, make_calendar,
                            working_time_between)
 
 UTC = timezone.utc
@@ -73,7 +73,7 @@ def test_holidays_are_closed_all_day():
 
 
 def test_country_holidays_from_the_holidays_package():
-    from desk.sla_policies import country_holidays
+    from desk.sla.policies import country_holidays
     days = {h["date"] for h in country_holidays("ES", [2026])}
     assert "2026-12-25" in days and "2026-01-01" in days
     cal = make_calendar("Europe/Madrid", WEEKDAYS_9_18, days)

@@ -6,9 +6,11 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from desk.auth import ApiToken, User, token_for_secret
-from desk.channel_accounts import Channel
-from desk.extensions import db
+from desk.accounts.tokens import ApiToken, token_for_secret
+
+from desk.accounts.users import User
+from desk.channels.accounts import Channel
+from desk.core.extensions import db
 
 
 @pytest.fixture
@@ -106,7 +108,7 @@ def test_channel_add_errors(cli, app_ctx):
 def test_help_needs_no_secret_and_a_missing_secret_is_said_plainly(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DESK_DEV", "DESK_SECRET_KEY")}
     env["DESK_INSTANCE_PATH"] = str(tmp_path)
-    desk = [sys.executable, "-c", "from desk.commands import main; main()"]
+    desk = [sys.executable, "-c", "from desk.cli import main; main()"]
     shown = subprocess.run(desk + ["--help"], env=env, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0 and "init-db" in shown.stdout and "seed-demo" in shown.stdout
     refused = subprocess.run(desk + ["init-db"], env=env, capture_output=True, text=True, timeout=60)

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from desk.crisis import CRISIS_LOCK_KEY, Incident
-from desk.escalations import Escalation
-from desk.extensions import db
-from desk.notifications import Notification
-from desk.sentiment import is_negative, score
-from desk.tickets import Message, Ticket
+from desk.escalation.crisis import CRISIS_LOCK_KEY, Incident
+from desk.escalation.escalations import Escalation
+from desk.core.extensions import db
+from desk.notify.notifications import Notification
+from desk.escalation.sentiment import is_negative, score
+from desk.inbox.tickets import Message, Ticket
 from tests.factories import make_channel, make_customer, make_ticket, minutes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -160,7 +160,7 @@ def _incident_with_tickets(channels, count=5):
 
 
 def test_public_replies_wait_for_smm_approval_during_an_incident(app, client, login, channels, make_user):
-    from desk.outbound import create_reply
+    from desk.inbox.outbound import create_reply
     cm, smm = make_user("cm"), make_user("smm")
     incident = _incident_with_tickets(channels)
     ticket_id = incident.tickets[0].id
@@ -190,7 +190,7 @@ def test_public_replies_wait_for_smm_approval_during_an_incident(app, client, lo
 
 
 def test_rejected_reply_never_goes_and_its_author_hears_why(app, client, login, channels, make_user):
-    from desk.outbound import create_reply
+    from desk.inbox.outbound import create_reply
     cm, smm = make_user("cm"), make_user("smm")
     incident = _incident_with_tickets(channels)
     held_id = create_reply(incident.tickets[0].id, cm.id, "Es culpa del cliente", "public", T0 + minutes(9)).id
@@ -246,7 +246,7 @@ def test_two_workers_completing_the_burst_at_once_open_one_incident(app, channel
     def worker(n):
         try:
             with app.app_context():
-                from desk.channel_accounts import Channel
+                from desk.channels.accounts import Channel
                 local = [db.session.get(Channel, cid) for cid in channel_ids]
                 barrier.wait()
                 _post(local, BURST_ES[4 + n], T0 + minutes(5), 20 + n)

@@ -6,14 +6,15 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from desk import signals
-from desk.audit import AuditEvent
-from desk.auth import User
-from desk.escalation_rules import matched_keywords, save_settings, DEFAULT_KEYWORDS
-from desk.escalations import Escalation, Forbidden, acknowledge, escalate, ladder_sweep, resolve
-from desk.extensions import db
-from desk.notifications import Notification
-from desk.tickets import Ticket
+from desk.core import signals
+from desk.accounts.audit import AuditEvent
+from desk.accounts.users import User
+from desk.escalation.settings import matched_keywords, save_settings, DEFAULT_KEYWORDS
+from desk.escalation.escalations import Escalation, Forbidden, acknowledge, escalate, resolve
+from desk.escalation.rules import ladder_sweep
+from desk.core.extensions import db
+from desk.notify.notifications import Notification
+from desk.inbox.tickets import Ticket
 from tests.factories import add_agent_reply, add_customer_message, make_customer, make_ticket, minutes
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
@@ -247,7 +248,7 @@ def test_rules_are_editable_and_respected(app, client, login, team):
         "crisis_similarity": "80", "crisis_approval": "y"})
     assert response.status_code == 302
     with app.app_context():
-        from desk.escalation_rules import current_settings
+        from desk.escalation.settings import current_settings
         settings = current_settings()
         assert (settings.breach_level2_minutes, settings.ack_minutes, settings.crisis_burst) == (45, 10, 6)
         assert settings.keywords == "abogado, lawyer, fiscalía"

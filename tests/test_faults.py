@@ -18,15 +18,15 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.inbound import InboundEvent
-from desk.notifications import Notification
-from desk.outbound import create_reply, deliver
-from desk.queue import enqueue
-from desk.sla_policies import SlaClock
-from desk.sla_sweep import sweep
-from desk.tickets import Message
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.intake.events import InboundEvent
+from desk.notify.notifications import Notification
+from desk.inbox.outbound import create_reply, deliver
+from desk.core.queue import enqueue
+from desk.sla.policies import SlaClock
+from desk.sla.sweep import sweep
+from desk.inbox.tickets import Message
 from tests.fakeplatform import FakePlatform
 from tests.factories import make_channel, make_ticket, minutes
 from tests.invariants import assert_invariants
@@ -65,8 +65,8 @@ WORKER = """
 import os, pathlib, sys, time
 from redis import Redis
 from rq import SimpleWorker
-from desk import signals
-from desk.queue import QUEUES, get_queue
+from desk.core import signals
+from desk.core.queue import QUEUES, get_queue
 marker = pathlib.Path(sys.argv[1])
 def hang(ticket, **kwargs):
     marker.write_text(str(os.getpid()))

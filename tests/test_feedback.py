@@ -6,11 +6,13 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from desk import feedback, signals
-from desk.extensions import db
-from desk.feedback import Survey, parse_rating
-from desk.queue import get_queue
-from desk.tickets import Message, Ticket
+from desk.feedback import surveys as feedback
+
+from desk.core import signals
+from desk.core.extensions import db
+from desk.feedback.surveys import Survey, parse_rating
+from desk.core.queue import get_queue
+from desk.inbox.tickets import Message, Ticket
 from tests.factories import add_agent_reply, add_customer_message, make_channel, make_customer, make_ticket, minutes
 
 # The survey page reads the wall clock, so the story happens in the last few hours.
@@ -287,7 +289,7 @@ def test_satisfaction_fragment_needs_sign_in(app_ctx, client):
 def _customer_dm(ticket, text, at):
     """A DM from the ticket's customer, through the real ingest path."""
     from desk.channels.base import Author, NormalizedMessage
-    from desk.ingest import ingest
+    from desk.intake.messages import ingest
     identity = ticket.customer.identities[0]
     message_id = f"dm-{at.timestamp()}"
     outcome = ingest(NormalizedMessage(

@@ -2,8 +2,8 @@
 import pytest
 from sqlalchemy import select
 
-from desk.extensions import db
-from desk.tickets import Ticket
+from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
 from tests.factories import make_channel
 from tests.webhook_helpers import counts, message_by
 
@@ -67,8 +67,9 @@ def test_reimport_skips_duplicates(cli, channels, tmp_path):
 
 def test_same_message_already_received_by_the_api_is_a_duplicate(cli, channels, tmp_path):
     from desk.channels.generic import MessageIn
-    from desk.clock import now
-    from desk.inbound import accept_messages, process_events
+    from desk.core.clock import now
+    from desk.intake.events import accept_messages
+    from desk.intake.ingest import process_events
     api = MessageIn.model_validate({"channel": {"platform": "youtube", "account_id": "UC123"},
                                     "kind": "comment", "message_id": "yt-1", "author": {"id": "u1"}})
     process_events(accept_messages([api], now(), enqueue=False), now())

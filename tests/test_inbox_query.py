@@ -4,10 +4,10 @@ from datetime import datetime, timezone
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from desk import inbox_query
-from desk.auth import DeskError
-from desk.extensions import db
-from desk.inbox_query import parse_params
+from desk.inbox import query as inbox_query
+from desk.core.errors import DeskError
+from desk.core.extensions import db
+from desk.inbox.query import parse_params
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)

@@ -10,10 +10,16 @@ from hypothesis import strategies as st
 from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
-from desk import create_app, inbox_query, inbox_search, inbox_search_schema
-from desk.extensions import db
-from desk.inbox_query import parse_params
-from desk.tickets import Message, Ticket
+from desk import create_app
+
+from desk.inbox import query as inbox_query
+
+from desk.inbox import search as inbox_search
+
+from desk.inbox import search_schema as inbox_search_schema
+from desk.core.extensions import db
+from desk.inbox.query import parse_params
+from desk.inbox.tickets import Message, Ticket
 from tests.conftest import app_config
 from tests.factories import (add_agent_reply, add_customer_message, make_channel, make_customer,
                              make_ticket, minutes)

@@ -2,9 +2,9 @@
 import pytest
 from sqlalchemy import select
 
-from desk.channel_accounts import Channel
-from desk.extensions import db
-from desk.tickets import Message, Ticket
+from desk.channels.accounts import Channel
+from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
 from tests.factories import make_channel, make_customer, make_ticket
 
 XSS_TEXT = "<img src=x onerror=alert(1)>"
@@ -181,7 +181,7 @@ def test_presence_heartbeat_and_typing(client, app, cm, make_user, login):
 def test_presence_expires_and_stamp_moves(app_ctx):
     from datetime import datetime, timedelta, timezone
 
-    from desk import presence
+    from desk.inbox import presence
     t0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
     assert presence.stamp(t0) == ""
     presence.heartbeat(7, 1, t0, typing=True)

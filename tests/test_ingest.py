@@ -7,14 +7,16 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from desk import signals
+from desk.core import signals
 from desk.channels.base import Author, NormalizedMessage
-from desk.clock import now as clock_now
-from desk.customers import Customer, CustomerIdentity
-from desk.extensions import db
-from desk.inbound import InboundEvent, process_events, resweep
-from desk.ingest import clamp, guess_language, ingest
-from desk.tickets import Ticket
+from desk.core.clock import now as clock_now
+from desk.customers.models import Customer, CustomerIdentity
+from desk.core.extensions import db
+from desk.intake.events import InboundEvent, resweep
+from desk.intake.ingest import process_events
+from desk.intake.messages import clamp, ingest
+from desk.intake.language import guess_language
+from desk.inbox.tickets import Ticket
 from tests.factories import make_channel
 from tests.invariants import assert_invariants
 from tests.webhook_helpers import (counts, fixture, fixture_bytes, meta_signature, message_by,
@@ -128,9 +130,10 @@ def test_redis_down_webhooks_are_still_acknowledged_and_processed_later(channel,
 
 KILLED_WORKER = """
 import os, sys
-from desk import create_app, signals
-from desk.clock import now
-from desk.inbound import process_events
+from desk import create_app
+from desk.core import signals
+from desk.core.clock import now
+from desk.intake.ingest import process_events
 app = create_app({"TESTING": True})
 def killed(ticket, **kwargs):
     os._exit(9)  # SIGKILL-like: the message row is flushed, nothing is committed
@@ -320,9 +323,10 @@ def test_language_guess(text, language):
 def test_an_identity_created_after_the_batch_looked_is_found_on_the_retry(channel):
     """Another worker adds the customer between the batch's prefetch and this message: the
     stale "not seen" makes the insert fail once, the retry finds that customer."""
-    from desk.ingest import _identity_key, _ingest_one
+    from desk.customers.identities import identity_key
+    from desk.intake.ingest import _ingest_one
     _ingest(_dm("s1", T0), T0)
-    memo = {_identity_key("facebook", "psid-7"): None}  # what a prefetch saw a moment earlier
+    memo = {identity_key("facebook", "psid-7"): None}  # what a prefetch saw a moment earlier
     later = T0 + timedelta(minutes=1)
     assert _ingest_one(_dm("s2", later), later, later, memo) == "appended"
     db.session.commit()
@@ -334,20 +338,20 @@ def test_a_stale_batch_lookup_is_retried_one_event_at_a_time(channel, client, mo
     """Another worker adds the customer between the batch's prefetch and its insert: the
     batch's savepoint rolls back and each event runs again in its own, with nothing lost
     or doubled."""
-    from desk import ingest as ingest_module
+    from desk.intake import ingest as ingest_module
     _ingest(_dm("s1", T0), T0)
     db.session.commit()
-    real_prefetch, stale_once = ingest_module._prefetch_identities, [True]
+    real_prefetch, stale_once = ingest_module.prefetch_identities, [True]
 
     def prefetch(messages):
         memo = real_prefetch(messages)
         if stale_once.pop() if stale_once else False:
             memo = {key: None for key in memo}  # what it saw a moment before the other worker
         return memo
-    monkeypatch.setattr(ingest_module, "_prefetch_identities", prefetch)
+    monkeypatch.setattr(ingest_module, "prefetch_identities", prefetch)
     for mid in ("s2", "s3"):
         assert post_meta(client, dm(mid, sender="psid-7", text="¿y mi pedido?")).status_code == 200
-    with caplog.at_level("INFO", logger="desk.ingest"):
+    with caplog.at_level("INFO", logger="desk.intake.ingest"):
         assert process_events([], clock_now()) == {"appended": 2}
     assert "retried one event at a time" in caplog.text
     assert counts() == (2, 1, 3) and statuses() == {"processed": 2}

@@ -2,9 +2,9 @@
 import pytest
 from sqlalchemy import select
 
-from desk.auth import create_api_token
-from desk.extensions import db
-from desk.tickets import Ticket
+from desk.accounts.tokens import create_api_token
+from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
 from tests.factories import make_channel
 from tests.webhook_helpers import counts, message_by
 

@@ -7,8 +7,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from desk import create_app
-from desk.extensions import db
-from desk.inbox_search_schema import include_name
+from desk.core.extensions import db
+from desk.inbox.search_schema import include_name
 from tests.conftest import DB_BACKEND, PG_ADMIN_URL, app_config
 
 

@@ -4,10 +4,12 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from desk.escalations import acknowledge, escalate, ladder_sweep
-from desk.extensions import db
-from desk.notifications import Notification, notify
-from desk.auth import User
+from desk.escalation.escalations import acknowledge, escalate
+
+from desk.escalation.rules import ladder_sweep
+from desk.core.extensions import db
+from desk.notify.notifications import Notification, notify
+from desk.accounts.users import User
 from tests.factories import make_ticket, minutes
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)

@@ -8,15 +8,15 @@ from rq.job import Job
 from sqlalchemy import select
 from redis import Redis
 
-from desk import signals
-from desk.auth import DeskError, NotFound
+from desk.core import signals
+from desk.core.errors import DeskError, NotFound
 from desk.channels.base import Author, NormalizedMessage
-from desk.customers import Customer, CustomerIdentity
-from desk.extensions import db
-from desk.ingest import ingest
-from desk.outbound import create_reply, deliver, release_reply, reply_options
-from desk.queue import get_queue
-from desk.tickets import Message, Ticket
+from desk.customers.models import Customer, CustomerIdentity
+from desk.core.extensions import db
+from desk.intake.messages import ingest
+from desk.inbox.outbound import create_reply, deliver, release_reply, reply_options
+from desk.core.queue import get_queue
+from desk.inbox.tickets import Message, Ticket
 from tests.fakeplatform import FakePlatform
 from tests.factories import make_channel
 
@@ -205,7 +205,7 @@ def test_retrying_state_shows_the_platform_error(app_ctx, agent, fake):
     ticket = ticket_for()
     reply = create_reply(ticket.id, agent.id, "Reintento", "private", T0)
     fake.fail(1)
-    from desk.outbound import DeliveryFailed
+    from desk.inbox.outbound import DeliveryFailed
     with pytest.raises(DeliveryFailed):
         deliver(reply.id, T0)
     db.session.expire_all()
@@ -298,7 +298,7 @@ def test_echo_after_the_send_is_a_duplicate(app_ctx, agent, fake, run_jobs):
 
 
 def test_reply_form_labels(app_ctx):
-    from desk.outbound import option_label
+    from desk.inbox.outbound import option_label
     comment, dm = ticket_for("facebook", "comment"), ticket_for("instagram", "dm", account="ig-1")
     with app_ctx.test_request_context(headers={"Accept-Language": "es"}):
         assert str(option_label(comment, "public")) in ("Public reply", "Respuesta pública")
@@ -309,7 +309,7 @@ def test_reply_form_labels(app_ctx):
 @pytest.mark.faults
 def test_send_interrupted_by_a_killed_worker_is_settled_never_resent(app_ctx, agent, fake, run_jobs):
     from datetime import timedelta
-    from desk.outbound import sweep_interrupted
+    from desk.inbox.outbound import sweep_interrupted
     ticket = ticket_for()
     lost = create_reply(ticket.id, agent.id, "Se cortó", "private", T0)
     echoed = create_reply(ticket.id, agent.id, "Llegó", "private", T0)

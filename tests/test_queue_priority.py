@@ -3,7 +3,7 @@ from redis import Redis
 from rq import SimpleWorker
 
 from desk.commands.core import worker as worker_command
-from desk.queue import get_queue
+from desk.core.queue import get_queue
 
 
 def test_a_worker_on_every_queue_sends_replies_before_it_takes_inbound_work(app_ctx, redis_server):

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from desk.commands.replies import replies as replies_group
-from desk.extensions import db
-from desk.replies import CannedReply
+from desk.core.extensions import db
+from desk.replies.models import CannedReply
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LIBRARY = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"

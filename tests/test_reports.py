@@ -5,13 +5,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from desk.activity import ActivityEvent
-from desk.extensions import db
-from desk.feedback import Survey
-from desk.reports import ReportFilter, resolve_period, service_report
+from desk.feedback.activity import ActivityEvent
+from desk.core.extensions import db
+from desk.feedback.surveys import Survey
+from desk.reports.periods import ReportFilter, resolve_period
+from desk.reports.service import service_report
 from desk.reports.refresh import refresh_rollup
 from desk.reports.sources import plan
-from desk.tickets import Message
+from desk.inbox.tickets import Message
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 UTC = timezone.utc
@@ -155,7 +156,7 @@ def test_day_89_counts_and_day_91_does_not_once_the_window_closes(dataset):
 
 
 def test_escalations_and_time_to_acknowledge(dataset):
-    from desk.escalations import Escalation
+    from desk.escalation.escalations import Escalation
     t = dataset["tickets"]
     for ticket, acked in ((t[3], 5), (t[5], 15), (t[7], None)):
         created = ticket.created_at + minutes(60)
@@ -256,7 +257,7 @@ def test_csv_cell_escaping_rules():
 
 
 def test_api_report_matches_the_page_figures(dataset, client):
-    from desk.auth import create_api_token
+    from desk.accounts.tokens import create_api_token
     _token, raw = create_api_token("reporting")
     response = client.get("/api/v1/reports/service?period=custom&start=2026-06-01&end=2026-06-30",
                           headers={"Authorization": f"Bearer {raw}"})

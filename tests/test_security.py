@@ -23,13 +23,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from desk.auth import create_api_token
-from desk.clock import now as clock_now
-from desk.crisis import Incident
-from desk.escalations import escalate
-from desk.extensions import db
-from desk.notifications import notify
-from desk.tickets import Tag, Ticket
+from desk.accounts.tokens import create_api_token
+from desk.core.clock import now as clock_now
+from desk.escalation.crisis import Incident
+from desk.escalation.escalations import escalate
+from desk.core.extensions import db
+from desk.notify.notifications import notify
+from desk.inbox.tickets import Tag, Ticket
 from tests.factories import make_channel, make_customer, make_ticket
 
 pytestmark = pytest.mark.security

@@ -1,13 +1,13 @@
 """SLA clocks with explicit times: every state, next-response cycles, policies, waivers."""
 from datetime import datetime, timezone
 
-from desk import signals
-from desk.extensions import db
-from desk.sla import clocks_of, current_state, latest_clock
-from desk.sla_policies import (BusinessCalendar, SlaPolicy, default_policy, policy_for,
+from desk.core import signals
+from desk.core.extensions import db
+from desk.sla.clocks import clocks_of, current_state, latest_clock
+from desk.sla.policies import (BusinessCalendar, SlaPolicy, default_policy, policy_for,
                                save_calendar, save_policy)
-from desk.sla_sweep import sweep
-from desk.tickets import Message, Note
+from desk.sla.sweep import sweep
+from desk.inbox.tickets import Message, Note
 from tests.factories import (add_agent_reply, add_customer_message, make_channel,
                              make_customer, make_ticket, minutes)
 
@@ -186,7 +186,7 @@ def test_business_hours_policy_skips_the_night(app_ctx):
 
 def test_invalid_policies_are_refused_without_writing(app_ctx):
     import pytest
-    from desk.auth import DeskError
+    from desk.core.errors import DeskError
     for bad in ({"name": "", "first_response_minutes": 60, "next_response_minutes": 60},
                 {"name": "a", "first_response_minutes": 0, "next_response_minutes": 60},
                 {"name": "a", "first_response_minutes": 60, "next_response_minutes": 60, "platform": "myspace"},
@@ -199,7 +199,7 @@ def test_invalid_policies_are_refused_without_writing(app_ctx):
 def test_one_clock_per_ticket_kind_and_cycle_is_enforced_by_the_database(app_ctx):
     import pytest
     from sqlalchemy.exc import IntegrityError
-    from desk.sla_policies import SlaClock
+    from desk.sla.policies import SlaClock
     ticket = make_ticket(sent_at=T0, now=T0)
     twin = SlaClock(ticket_id=ticket.id, kind="first", cycle=0, target_minutes=60,
                     started_at=T0, warn_at=at(45), due_at=at(60))
@@ -211,7 +211,7 @@ def test_one_clock_per_ticket_kind_and_cycle_is_enforced_by_the_database(app_ctx
 
 
 def test_a_priority_change_moves_a_running_clock_to_the_matching_policy(app_ctx, make_user):
-    from desk.ticket_actions import set_priority
+    from desk.inbox.actions import set_priority
     lead = make_user("lead")
     urgent = save_policy({"name": "Urgent", "position": 1, "priority": "urgent",
                           "first_response_minutes": 15, "next_response_minutes": 30,
@@ -228,7 +228,7 @@ def test_a_priority_change_moves_a_running_clock_to_the_matching_policy(app_ctx,
 
 
 def test_a_priority_change_leaves_a_breach_standing(app_ctx, make_user):
-    from desk.ticket_actions import set_priority
+    from desk.inbox.actions import set_priority
     save_policy({"name": "Low", "position": 1, "priority": "low", "first_response_minutes": 240,
                  "next_response_minutes": 240})
     ticket = make_ticket(sent_at=T0, now=T0)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from desk.suggest import Engine, ReplyDoc, evaluate
-from desk.suggest_text import analyse, detect_language, fold, surface_words
+from desk.replies.engine import Engine, ReplyDoc, evaluate
+from desk.replies.text import analyse, detect_language, fold, surface_words
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LIBRARY_FILE = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"

@@ -5,12 +5,15 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from desk import signals, ticket_actions
-from desk.audit import AuditEvent
-from desk.auth import Conflict, DeskError, User
-from desk.extensions import db
-from desk.notifications import Notification
-from desk.tickets import Ticket
+from desk.core import signals
+
+from desk.inbox import actions as ticket_actions
+from desk.accounts.audit import AuditEvent
+from desk.core.errors import Conflict, DeskError
+from desk.accounts.users import User
+from desk.core.extensions import db
+from desk.notify.notifications import Notification
+from desk.inbox.tickets import Ticket
 from tests.factories import make_ticket, minutes
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)

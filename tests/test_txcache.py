@@ -1,10 +1,10 @@
-"""Per-transaction values (desk.txcache) and jobs enqueued after commit, around savepoints."""
+"""Per-transaction values (desk.core.txcache) and jobs enqueued after commit, around savepoints."""
 from sqlalchemy import select
 
-from desk import queue
-from desk.escalation_rules import EscalationSettings, current_settings
-from desk.extensions import db
-from desk.sla_policies import SlaPolicy, ordered_policies
+from desk.core import queue
+from desk.escalation.settings import EscalationSettings, current_settings
+from desk.core.extensions import db
+from desk.sla.policies import SlaPolicy, ordered_policies
 
 
 def test_settings_are_read_once_per_transaction_and_a_write_is_seen(app_ctx):

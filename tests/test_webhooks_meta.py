@@ -5,10 +5,10 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from desk import signals
-from desk.customers import CustomerIdentity
-from desk.extensions import db
-from desk.tickets import Message, Ticket
+from desk.core import signals
+from desk.customers.models import CustomerIdentity
+from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
 from tests.factories import make_channel
 from tests.webhook_helpers import (counts, fixture, fixture_bytes, message_by, post_meta,
                                    statuses, wire)
@@ -260,7 +260,7 @@ def test_whatsapp_status_for_an_unknown_message_is_dropped(channels, replay):
 def test_unknown_account_is_acknowledged_logged_and_dropped(app_ctx, replay, caplog):
     replay("fb_feed_comment_add.json", "wa_text.json")
     assert statuses() == {"dropped": 2} and counts()[1:] == (0, 0)
-    from desk.channel_accounts import Channel
+    from desk.channels.accounts import Channel
     assert db.session.scalars(select(Channel)).all() == []
     assert "unknown facebook account 123456789" in caplog.text
 

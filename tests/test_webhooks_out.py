@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from desk.extensions import db
-from desk.webhooks_out import UnsafeURL, WebhookDelivery, check_url, generate_secret
+from desk.core.extensions import db
+from desk.notify.webhooks import UnsafeURL, WebhookDelivery, check_url, generate_secret
 from tests.factories import make_ticket
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)

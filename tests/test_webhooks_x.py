@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from desk.channels import x
-from desk.extensions import db
-from desk.tickets import Ticket
+from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
 from tests.factories import make_channel
 from tests.webhook_helpers import (counts, fixture, fixture_bytes, message_by, post_x, statuses,
                                    wire, x_signature)

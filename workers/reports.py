@@ -1,5 +1,5 @@
 """Report jobs: keep the service report's roll-up up to date."""
-from desk.clock import now as clock_now
+from desk.core.clock import now as clock_now
 from workers import job
 
 

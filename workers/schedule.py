@@ -39,7 +39,7 @@ def cron_registrations(config) -> list[tuple]:
 
 
 def run_scheduler(config) -> None:
-    from desk.queue import redis_connection
+    from desk.core.queue import redis_connection
     scheduler = CronScheduler(connection=redis_connection(config["REDIS_URL"]), name="desk")
     for func, queue, interval in registrations(config):
         scheduler.register(func, queue, interval=interval)

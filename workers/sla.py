@@ -5,7 +5,7 @@ from workers import job
 @job
 def sweep() -> tuple[int, int]:
     """Record due warnings and breaches by the database clock (idempotent: run it any time)."""
-    from desk.sla_sweep import sweep as run_sweep
+    from desk.sla.sweep import sweep as run_sweep
     result = run_sweep()
     return len(result.warnings), len(result.breaches)
 
@@ -13,5 +13,5 @@ def sweep() -> tuple[int, int]:
 @job
 def mail_event(clock_id: int, event: str) -> bool:
     """E-mail the leads about one recorded warning or breach."""
-    from desk.sla_sweep import mail_event as send
+    from desk.sla.sweep import mail_event as send
     return send(clock_id, event)

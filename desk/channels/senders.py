@@ -108,3 +108,11 @@ def send_x(reply: OutboundReply, config) -> str | None:
 
 
 SENDERS = {"facebook": send_meta, "instagram": send_meta, "whatsapp": send_whatsapp, "x": send_x}
+
+
+def send(reply: OutboundReply, config) -> str | None:
+    """Send one reply through its platform; the platform's id for it. Raises SendError."""
+    sender = SENDERS.get(reply.platform)
+    if sender is None:
+        raise SendError(f"replies cannot be sent to {reply.platform}", transient=False)
+    return sender(reply, config)

@@ -10,11 +10,14 @@ from flask.cli import routes_command, shell_command, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from desk import auth, freeze_startup_objects
-from desk.auth import DeskError
-from desk.channel_accounts import PLATFORMS, add_channel, Channel
-from desk.extensions import db
-from desk.queue import QUEUES, redis_connection
+from desk.core.process import freeze_startup_objects
+
+from desk.accounts import users as auth
+from desk.accounts.tokens import create_api_token, revoke_api_token
+from desk.core.errors import DeskError
+from desk.channels.accounts import PLATFORMS, add_channel, Channel
+from desk.core.extensions import db
+from desk.core.queue import QUEUES, redis_connection
 
 
 def fail(message: str):
@@ -60,7 +63,7 @@ def create_token(name, email):
         if user is None:
             fail(f"no user with e-mail {email}")
     try:
-        token, raw = auth.create_api_token(name, user)
+        token, raw = create_api_token(name, user)
     except DeskError as exc:
         fail(str(exc))
     click.echo(f"token {token.id} ({token.name}); keep this secret, it is shown only once:")
@@ -73,7 +76,7 @@ def create_token(name, email):
 def revoke_token(token_id):
     """Revoke an API token by id; it stops working at once."""
     try:
-        token = auth.revoke_api_token(token_id)
+        token = revoke_api_token(token_id)
     except DeskError as exc:
         fail(str(exc))
     click.echo(f"revoked token {token.id} ({token.name})")
@@ -143,7 +146,7 @@ def scheduler():
 def run(host, port):
     """Development: web server, worker and scheduler together, stopped by Ctrl-C."""
     env = {**os.environ, "DESK_DEV": "1"}
-    desk_cmd = [sys.executable, "-m", "desk.commands"]
+    desk_cmd = [sys.executable, "-m", "desk"]
     children = [subprocess.Popen(desk_cmd + ["worker", "--with-scheduler"], env=env),
                 subprocess.Popen(desk_cmd + ["scheduler"], env=env)]
     click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started)")

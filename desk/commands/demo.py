@@ -4,9 +4,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from desk.auth import User
-from desk.clock import now as clock_now
-from desk.extensions import db
+from desk.accounts.users import User
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.demo.seed import DEMO_PASSWORD, USERS, seed
 
 
 @click.command("seed-demo")
@@ -15,7 +16,6 @@ from desk.extensions import db
 @with_appcontext
 def seed_demo(tickets, if_empty):
     """Fill an empty desk with a month of demo tickets, users, channels and replies."""
-    from desk.demo.seed import DEMO_PASSWORD, USERS, seed
     if db.session.scalar(select(func.count()).select_from(User)):
         if if_empty:
             click.echo("the desk already has data; demo not loaded")

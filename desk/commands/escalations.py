@@ -4,7 +4,9 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 
-from desk.clock import as_utc, now as clock_now
+from desk.core.clock import as_utc, now as clock_now
+from desk.escalation.rules import ladder_sweep
+from desk.notify.webhooks import generate_secret
 
 
 @click.group("escalations")
@@ -17,7 +19,6 @@ def escalations_group():
 @with_appcontext
 def sweep(at):
     """Renotify and climb unacknowledged escalations; apply the breach-plus-minutes rule."""
-    from desk.escalations import ladder_sweep
     try:
         moment = as_utc(datetime.fromisoformat(at)) if at else clock_now()
     except ValueError:
@@ -29,7 +30,6 @@ def sweep(at):
 @escalations_group.command("webhook-secret")
 def webhook_secret():
     """Print a new whsec_ secret for DESK_OUTGOING_WEBHOOK_SECRET."""
-    from desk.webhooks_out import generate_secret
     click.echo(generate_secret())
 
 

@@ -3,8 +3,12 @@ import click
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from desk.auth import DeskError
-from desk.clock import now as clock_now
+from desk.core.errors import DeskError
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.feedback.activity import read_csv, record_events, summarize
+from desk.reports.service import service_report
+from desk.reports.weekly import last_week, send_weekly_report, weekly_text
 
 CHUNK = 500
 
@@ -20,8 +24,6 @@ def import_activity(path, source):
 
 
 def _import(path, source):
-    from desk.activity import read_csv, record_events, summarize
-    from desk.extensions import db
     try:
         items, outcomes = read_csv(path, source)
     except DeskError as exc:
@@ -56,10 +58,8 @@ def report_group():
 @with_appcontext
 def report_weekly(send, locale):
     """Print last week's service report, or send it with --send."""
-    from desk.reports.weekly import last_week, send_weekly_report, weekly_text
     from flask_babel import force_locale
 
-    from desk.reports import service_report
     now = clock_now()
     if send:
         click.echo(f"sent to {send_weekly_report(now)} SMM(s)")

@@ -8,8 +8,9 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from desk.channels.generic import MessageIn
-from desk.clock import now as clock_now
-from desk.inbound import accept_messages, process_events, unknown_channels
+from desk.core.clock import now as clock_now
+from desk.intake.events import accept_messages, unknown_channels
+from desk.intake.ingest import process_events
 
 REQUIRED = ("platform", "account_id", "kind", "message_id", "author_id")
 OPTIONAL = ("thread_id", "parent_id", "author_handle", "author_name", "author_followers", "text",

@@ -5,7 +5,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from desk.auth import DeskError
+from desk.core.errors import DeskError
+from desk.core.clock import now
+from desk.replies.engine import ReplyDoc, evaluate as run
+from desk.replies.library import export_library, import_library, parse_library
 
 
 def _read(path: str) -> str:
@@ -20,8 +23,6 @@ def _read(path: str) -> str:
 @with_appcontext
 def import_replies(file):
     """Import a desk-canned-replies/1 file: creates new keys, updates existing ones."""
-    from desk.clock import now
-    from desk.replies import import_library
     try:
         result = import_library(_read(file), now())
     except DeskError as exc:
@@ -40,7 +41,6 @@ def replies():
 @with_appcontext
 def export(file):
     """Write the whole library (inactive replies too) as desk-canned-replies/1 JSON."""
-    from desk.replies import export_library
     data = export_library()
     Path(file).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     click.echo(f"exported {len(data['replies'])} replies to {file}")
@@ -71,8 +71,6 @@ def _cases(path: str) -> list[dict]:
               help="Use the cases as history, never scoring a case with its own line.")
 def evaluate(library, cases_path, history_path, leave_one_out):
     """Top-1 / top-3 accuracy of the suggestions, overall and per language, and the misses."""
-    from desk.replies import parse_library
-    from desk.suggest import ReplyDoc, evaluate as run
     try:
         entries = parse_library(_read(library))
     except DeskError as exc:

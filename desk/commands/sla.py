@@ -4,7 +4,8 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 
-from desk.clock import as_utc
+from desk.core.clock import as_utc
+from desk.sla.sweep import sweep
 
 
 @click.group("sla")
@@ -18,7 +19,6 @@ def sla_group():
 @with_appcontext
 def sweep_command(now_text):
     """Record warnings and breaches due now; safe to run at any time, any number of times."""
-    from desk.sla_sweep import sweep
     now = None
     if now_text:
         try:

@@ -5,7 +5,7 @@ from flask import current_app
 
 from alembic import context
 
-from desk.inbox_search_schema import include_name, repair
+from desk.inbox.search_schema import include_name, repair
 
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.

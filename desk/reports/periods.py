@@ -2,8 +2,8 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from desk.auth import DeskError
-from desk.types import MAX_ID
+from desk.core.errors import DeskError
+from desk.core.types import MAX_ID
 
 PRESETS = ("last_7_days", "last_30_days", "last_90_days", "this_month", "last_month",
            "this_quarter", "last_quarter", "custom")

@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import delete, func, insert, select, text
 
-from desk.extensions import db
+from desk.core.extensions import db
 from desk.reports import rollup
 from desk.reports.cells import (CELL_SUMS, TICKET_ROW, canned_pairs, canned_select, cells_select,
                                 frt_select, in_ranges, ticket_rows)
@@ -19,7 +19,8 @@ from desk.reports.rollup import (ReportCanned, ReportCell, ReportFrt, ReportRoll
                                  ReportTicket, ReportTicketCanned, report_dirty_customer,
                                  report_dirty_ticket)
 from desk.reports.sql import dialect
-from desk.tickets import Ticket
+from desk.inbox.tickets import Ticket
+from desk.reports.retention import served_select
 
 CHUNK = 5_000  # tickets or customers replaced per statement (bind-parameter limits)
 _LOCK = 0x5245504F  # pg_advisory_xact_lock key: one refresh at a time ("REPO")
@@ -148,7 +149,6 @@ def _sum_days(ranges: list[tuple[date, date]], cleared: bool = False) -> None:
 
 def _serve(customers: list[int] | None) -> None:
     """Replace the report_served rows of `customers` (None: everyone) by fresh ones."""
-    from desk.retention import served_select
     conditions = [] if customers is None else [Ticket.customer_id.in_(customers)]
     clear = delete(ReportServed)
     if customers is not None:

@@ -22,9 +22,9 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, Index, Integer, SmallInteger, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from desk.extensions import db
-from desk.tickets import Message
-from desk.types import UTCDateTime
+from desk.core.extensions import db
+from desk.inbox.tickets import Message
+from desk.core.types import UTCDateTime
 
 
 class ReportRollup(db.Model):

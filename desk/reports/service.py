@@ -13,14 +13,17 @@ from fractions import Fraction
 
 from sqlalchemy import case, func, select, text
 
-from desk.auth import User
-from desk.channel_accounts import Channel
-from desk.extensions import db
+from desk.accounts.users import User
+from desk.channels.accounts import Channel
+from desk.core.extensions import db
 from desk.reports import sources
 from desk.reports.cells import NO_AGENT, SUMS, period_conditions
 from desk.reports.periods import ReportFilter
 from desk.reports.sql import dialect, percentiles, seconds_between
-from desk.tickets import Ticket
+from desk.inbox.tickets import Ticket
+from desk.escalation.escalations import Escalation
+from desk.replies.models import CannedReply
+from desk.reports.retention import retention, retention_dict
 
 # First-response time histogram: (upper bound in minutes, label); the last bucket is open.
 FRT_BUCKETS = [(15, "<15m"), (30, "15-30m"), (60, "30-60m"), (120, "1-2h"), (240, "2-4h"),
@@ -67,7 +70,6 @@ class ServiceReport:
     extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        from desk.retention import retention_dict
         data = asdict(self)
         data["filters"] = {k: (v.isoformat() if isinstance(v, datetime) else v)
                            for k, v in asdict(self.filters).items()}
@@ -167,12 +169,7 @@ def _distribution(total: dict[int, int]) -> list[dict]:
 
 
 def escalations(f: ReportFilter) -> dict:
-    """Escalations of the scope's tickets and the time to acknowledge them (when the
-    escalations area is installed)."""
-    try:
-        from desk.escalations import Escalation
-    except ImportError:
-        return {"available": False, "count": 0}
+    """Escalations of the scope's tickets and the time to acknowledge them."""
     ack = seconds_between(Escalation.acknowledged_at, Escalation.created_at)
     joins = [(Ticket, Ticket.id == Escalation.ticket_id)]
     acknowledged = Escalation.acknowledged_at.is_not(None)
@@ -200,18 +197,13 @@ def canned_replies(f: ReportFilter, src, limit: int = 10) -> list[dict]:
 def _canned_titles(ids: list[int]) -> dict:
     if not ids:
         return {}
-    try:
-        from desk.replies import CannedReply
-    except ImportError:
-        return {}
-    title = getattr(CannedReply, "title", None) or getattr(CannedReply, "name")
-    return dict(db.session.execute(select(CannedReply.id, title).where(CannedReply.id.in_(ids))).all())
+    return dict(db.session.execute(
+        select(CannedReply.id, CannedReply.title).where(CannedReply.id.in_(ids))).all())
 
 
 def service_report(f: ReportFilter, now: datetime, live: bool = False) -> ServiceReport:
     """Every figure of the service report for `f`, as of `now` (read-only; `live`: ignore
     the roll-up, which gives the same figures, only slower)."""
-    from desk.retention import retention
     if dialect() == "postgresql":
         # Compiling these one-off aggregates costs more than it saves; the retention sort
         # of a quarter's served tickets fits in memory instead of spilling to disk.

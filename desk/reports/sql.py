@@ -3,7 +3,7 @@ import math
 
 from sqlalchemy import BigInteger, Date, Integer, case, cast, func, literal, literal_column, or_, select
 
-from desk.extensions import db
+from desk.core.extensions import db
 
 
 def dialect() -> str:

@@ -6,10 +6,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from desk.auth import User
-from desk.extensions import db
-from desk.mailer import send_mail
-from desk.notifications import notify
+from desk.accounts.users import User
+from desk.core.extensions import db
+from desk.notify.mailer import send_mail
+from desk.notify.notifications import notify
+from desk.reports.format import duration
 from desk.reports.periods import ReportFilter
 from desk.reports.service import ServiceReport, service_report
 
@@ -32,11 +33,6 @@ def _pct(value) -> str:
     return "—" if value is None else f"{value * 100:.1f} %"
 
 
-def _dur(seconds) -> str:
-    from desk.views.reports import duration
-    return duration(seconds)
-
-
 def weekly_text(report: ServiceReport) -> tuple[str, str]:
     """(subject, plain-text body) in the current locale."""
     f, t, r = report.filters, report.totals, report.retention.total
@@ -45,7 +41,7 @@ def weekly_text(report: ServiceReport) -> tuple[str, str]:
     lines = [
         _("Service report for %(period)s", period=period), "",
         _("Tickets: %(n)d (answered %(a)d, response rate %(r)s)", n=t.volume, a=t.answered, r=_pct(t.response_rate)),
-        _("First response: median %(m)s, p90 %(p)s, mean %(avg)s", m=_dur(t.frt_median), p=_dur(t.frt_p90), avg=_dur(t.frt_mean)),
+        _("First response: median %(m)s, p90 %(p)s, mean %(avg)s", m=duration(t.frt_median), p=duration(t.frt_p90), avg=duration(t.frt_mean)),
         _("SLA attainment: %(a)s (%(b)d breaches)", a=_pct(t.attainment), b=t.breaches),
         _("CSAT: %(c)s from %(n)d ratings (response rate %(r)s)", c=_pct(t.csat_score), n=t.surveys_answered, r=_pct(t.csat_response_rate)),
         _("Escalations: %(n)d", n=report.escalations.get("count", 0)),

@@ -8,10 +8,12 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from desk import auth
-from desk.auth import ApiToken, User, role_required
-from desk.channel_accounts import PLATFORMS, Channel, add_channel
-from desk.extensions import db
+from desk.accounts import users as auth
+from desk.accounts.tokens import ApiToken, create_api_token, revoke_api_token
+from desk.accounts.users import User
+from desk.views.access import role_required
+from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.core.extensions import db
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -52,7 +54,7 @@ def users():
         flash(_("User %(email)s created.", email=user.email), "info")
         return redirect(url_for("admin.users"))
     rows = db.session.scalars(select(User).order_by(User.role, User.name)).all()
-    return render_template("admin/users.html", users=rows, form=form, role_form=RoleForm())
+    return render_template("accounts/users.html", users=rows, form=form, role_form=RoleForm())
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
@@ -83,17 +85,17 @@ def tokens():
     form = TokenForm()
     secret = None
     if form.validate_on_submit():
-        _token, secret = auth.create_api_token(form.name.data, current_user._get_current_object())
+        _token, secret = create_api_token(form.name.data, current_user._get_current_object())
         form = TokenForm(formdata=None)
     rows = db.session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
-    return render_template("admin/tokens.html", tokens=rows, form=form, secret=secret,
+    return render_template("accounts/tokens.html", tokens=rows, form=form, secret=secret,
                            revoke_form=FlaskForm())
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 def revoke_token(token_id):
     if FlaskForm().validate_on_submit():
-        auth.revoke_api_token(token_id)
+        revoke_api_token(token_id)
         flash(_("Token revoked."), "info")
     return redirect(url_for("admin.tokens"))
 
@@ -107,4 +109,4 @@ def channels():
         flash(_("Channel %(name)s connected.", name=channel.label), "info")
         return redirect(url_for("admin.channels"))
     rows = db.session.scalars(select(Channel).order_by(Channel.platform, Channel.name)).all()
-    return render_template("admin/channels.html", channels=rows, form=form)
+    return render_template("channels/index.html", channels=rows, form=form)

@@ -9,8 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from desk.auth import authenticate, normalize_email
-from desk.extensions import limiter
+from desk.accounts.users import authenticate, normalize_email
+from desk.core.extensions import limiter
 
 bp = Blueprint("auth", __name__)
 
@@ -52,8 +52,8 @@ def login():
             login_user(user, remember=form.remember.data)
             return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
         flash(_("Wrong e-mail or password."), "error")
-        return render_template("auth/login.html", form=form), 401
-    return render_template("auth/login.html", form=form)
+        return render_template("accounts/login.html", form=form), 401
+    return render_template("accounts/login.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])

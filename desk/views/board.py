@@ -2,12 +2,14 @@
 from flask import Blueprint, make_response, render_template, request
 from flask_login import current_user
 
-from desk import sla_board
-from desk.auth import NotFound, role_required
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.tickets import Ticket
-from desk.types import parse_id
+from desk.sla import board as sla_board
+from desk.core.errors import NotFound
+from desk.views.access import role_required
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
+from desk.core.types import parse_id
+from desk.inbox.actions import assign
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -21,7 +23,7 @@ def _leads_only():
 def _body(now, status=200):
     context = {"board": sla_board.build(now), "now": now, "stamp": sla_board.change_stamp(now),
                "agents": sla_board.assignable_agents()}
-    template = "board/_body.html" if request.headers.get("HX-Request") else "board/index.html"
+    template = "sla/_board_body.html" if request.headers.get("HX-Request") else "sla/board.html"
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")
     return response
@@ -43,7 +45,6 @@ def poll():
 
 @bp.route("/tickets/<int:ticket_id>/assign", methods=["POST"])
 def reassign(ticket_id):
-    from desk.ticket_actions import assign
     raw = request.form.get("assignee_id", "")
     assignee_id = parse_id(raw)
     if raw and assignee_id is None:
@@ -51,6 +52,6 @@ def reassign(ticket_id):
     now = clock_now()
     assign(ticket_id, current_user._get_current_object(), assignee_id, now)
     ticket = db.session.get(Ticket, ticket_id)
-    return render_template("board/_row.html", ticket=ticket, now=now, saved=True,
+    return render_template("sla/_board_row.html", ticket=ticket, now=now, saved=True,
                            agents=sla_board.assignable_agents(),
                            section=request.form.get("section", "at_risk"))

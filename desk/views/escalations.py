@@ -8,14 +8,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from desk import escalations as service
-from desk import incidents
-from desk.auth import role_required
-from desk.clock import now as clock_now
-from desk.crisis import incidents_for
-from desk.escalation_rules import EDITABLE, current_settings, save_settings
-from desk.extensions import db
-from desk.tickets import Ticket
+from desk.escalation import escalations as service
+from desk.escalation import incidents
+from desk.views.access import role_required
+from desk.core.clock import now as clock_now
+from desk.escalation.crisis import incidents_for
+from desk.escalation.settings import EDITABLE, current_settings, save_settings
+from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
 
 bp = Blueprint("escalations", __name__)
 
@@ -74,7 +74,7 @@ def index():
     counts = service.counts(level)
     is_smm = current_user.has_role("smm")
     response = make_response(render_template(
-        "escalations/index.html", rows=service.queue(level, state), state=state, level=level,
+        "escalation/index.html", rows=service.queue(level, state), state=state, level=level,
         counts=counts, resolve_form=ResolveForm(), now=clock_now(),
         held=incidents.held_replies() if is_smm else [],
         incidents=incidents.recent_incidents(10) if is_smm else []))
@@ -102,7 +102,7 @@ def _after_action(escalation):
     if request.headers.get("HX-Request"):
         if request.form.get("from") == "panel":
             return _panel(escalation.ticket)
-        return render_template("escalations/_row.html", e=escalation, now=clock_now(),
+        return render_template("escalation/_row.html", e=escalation, now=clock_now(),
                                resolve_form=ResolveForm())
     return redirect(request.referrer or url_for("escalations.index"))
 
@@ -123,7 +123,7 @@ def ticket_panel(ticket_id):
 
 
 def _panel(ticket, form=None):
-    return render_template("escalations/_panel.html", ticket=ticket,
+    return render_template("escalation/_panel.html", ticket=ticket,
                            escalations=service.for_ticket(ticket.id),
                            held=incidents.held_for_ticket(ticket.id),
                            incidents=incidents_for(ticket.id), form=form or EscalateForm(formdata=None),
@@ -135,7 +135,7 @@ def _panel(ticket, form=None):
 @role_required("smm")
 def incident(incident_id):
     view = incidents.incident_view(incident_id)
-    return render_template("escalations/incident.html", v=view, reply_form=ReplyAllForm(),
+    return render_template("escalation/incident.html", v=view, reply_form=ReplyAllForm(),
                            resolve_form=ResolveForm(), now=clock_now())
 
 
@@ -180,7 +180,7 @@ def decide_reply(message_id, decision):
     else:
         abort(404)
     if request.headers.get("HX-Request"):
-        return render_template("escalations/_held.html", m=message)
+        return render_template("escalation/_held.html", m=message)
     return redirect(request.referrer or url_for("escalations.index"))
 
 
@@ -193,4 +193,4 @@ def rules():
         save_settings(values, current_user.id, clock_now())
         flash(_("Escalation rules saved."), "info")
         return redirect(url_for("escalations.rules"))
-    return render_template("escalations/rules.html", form=form)
+    return render_template("escalation/rules.html", form=form)

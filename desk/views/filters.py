@@ -3,7 +3,7 @@ from datetime import datetime
 
 from flask_babel import format_datetime, format_timedelta
 
-from desk.clock import now as clock_now
+from desk.core.clock import now as clock_now
 
 
 def localtime(value: datetime | None, fmt: str = "short") -> str:

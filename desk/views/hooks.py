@@ -15,11 +15,12 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from desk.auth import api_error
+from desk.core.errors import api_error
 from desk.channels import meta, x
 from desk.channels.base import ParseError, load_json
-from desk.clock import now as clock_now
-from desk.inbound import record_events
+from desk.core.clock import now as clock_now
+from desk.intake.events import record_events
+from desk.views.responses import busy_response, security_headers
 
 log = logging.getLogger(__name__)
 bp = Blueprint("hooks", __name__, url_prefix="/webhooks")
@@ -102,7 +103,6 @@ class WebhookIngress:
             return self._answer(receive, Request(environ))(environ, start_response)
 
     def _answer(self, receive, delivery: Request) -> Response:
-        from desk.views import busy_response, security_headers
         delivery.max_content_length = self.app.config["MAX_CONTENT_LENGTH"]
         try:
             response = receive(delivery.get_data(), delivery.headers)

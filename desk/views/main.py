@@ -8,8 +8,8 @@ from sqlalchemy import text
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
-from desk.extensions import db
-from desk.queue import redis_ok
+from desk.core.extensions import db
+from desk.core.queue import redis_ok
 
 bp = Blueprint("main", __name__)
 
@@ -48,7 +48,7 @@ def preferences():
         db.session.commit()
         flash(_("Preferences saved."), "info")
         return redirect(url_for("main.preferences"))
-    return render_template("preferences.html", form=form)
+    return render_template("accounts/preferences.html", form=form)
 
 
 @bp.route("/healthz")

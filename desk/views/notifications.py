@@ -2,8 +2,8 @@
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from desk import notification_centre as centre
-from desk.clock import now as clock_now
+from desk.notify import centre
+from desk.core.clock import now as clock_now
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
@@ -11,7 +11,7 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 @bp.route("")
 @login_required
 def index():
-    return render_template("notifications/index.html", items=centre.recent(current_user.id),
+    return render_template("notify/index.html", items=centre.recent(current_user.id),
                            unread=centre.unread_count(current_user.id))
 
 
@@ -19,7 +19,7 @@ def index():
 @login_required
 def badge():
     """The bell's contents (polled every 15 s by base.html); never 286: counts change."""
-    response = render_template("notifications/_badge.html", unread=centre.unread_count(current_user.id))
+    response = render_template("notify/_badge.html", unread=centre.unread_count(current_user.id))
     return response, 200, {"Cache-Control": "no-store"}
 
 
@@ -40,6 +40,6 @@ def read_all():
 
 def _back():
     if request.headers.get("HX-Request"):
-        return render_template("notifications/_list.html", items=centre.recent(current_user.id),
+        return render_template("notify/_list.html", items=centre.recent(current_user.id),
                                unread=centre.unread_count(current_user.id))
     return redirect(url_for("notifications.index"))

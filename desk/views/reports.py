@@ -3,12 +3,16 @@ from flask import Blueprint, Response, render_template, request
 from flask_babel import format_date, format_decimal
 from sqlalchemy import select
 
-from desk.auth import User, role_required
-from desk.channel_accounts import Channel
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.reports import PRESETS, filters_from_args, service_report
+from desk.accounts.users import User
+
+from desk.views.access import role_required
+from desk.channels.accounts import Channel
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.reports.periods import PRESETS, filters_from_args
+from desk.reports.service import service_report
 from desk.reports.export import to_csv
+from desk.reports.format import duration
 
 bp = Blueprint("reports", __name__)
 
@@ -79,22 +83,6 @@ def _pct(value):
     return None if value is None else round(value * 100, 1)
 
 
-@bp.app_template_filter("duration")
-def duration(seconds) -> str:
-    """Seconds as "42s", "12m", "1h 05m" or "2d 3h"; an em dash when there is no value."""
-    if seconds is None:
-        return "—"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    minutes, hours = s // 60, s // 3600
-    if hours >= 24:
-        return f"{hours // 24}d {hours % 24}h"
-    if hours:
-        return f"{hours}h {minutes % 60:02d}m"
-    return f"{minutes}m"
-
-
 @bp.app_template_filter("percent")
 def percent(value) -> str:
     """A 0..1 ratio as a percentage in the viewer's locale; an em dash when undefined."""
@@ -105,3 +93,6 @@ def percent(value) -> str:
 def day(value) -> str:
     """A date in the viewer's language ("Jun 30, 2026" / "30 jun 2026")."""
     return format_date(value, "medium")
+
+
+bp.app_template_filter("duration")(duration)

@@ -8,14 +8,15 @@ from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from desk import sla_policies as policies
-from desk.auth import DeskError, role_required
-from desk.channel_accounts import KINDS, PLATFORMS
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.sla import clocks_of
-from desk.sla_policies import BusinessCalendar, SlaPolicy
-from desk.tickets import PRIORITIES, Ticket
+from desk.sla import policies
+from desk.core.errors import DeskError
+from desk.views.access import role_required
+from desk.channels.accounts import KINDS, PLATFORMS
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.sla.clocks import clocks_of
+from desk.sla.policies import BusinessCalendar, SlaPolicy
+from desk.inbox.tickets import PRIORITIES, Ticket
 
 bp = Blueprint("sla", __name__)
 ANY = [("", _l("Any"))]

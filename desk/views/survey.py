@@ -6,11 +6,12 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from desk import feedback
-from desk.auth import role_required
-from desk.clock import now as clock_now
-from desk.customers import Customer
-from desk.extensions import db, limiter
+from desk.feedback import surveys as feedback
+from desk.views.access import role_required
+from desk.core.clock import now as clock_now
+from desk.customers.models import Customer
+from desk.core.extensions import db, limiter
+from desk.views.api.base import json_body
 
 bp = Blueprint("survey", __name__)
 
@@ -40,27 +41,26 @@ def respond(token):
     try:
         survey = feedback.survey_for_token(token, now)
     except feedback.SurveyExpired as exc:
-        return _page("survey/expired.html", exc.survey, 410)
+        return _page("feedback/expired.html", exc.survey, 410)
     if survey.answered_at is not None:
-        return _page("survey/answered.html", survey, 200 if request.method == "GET" else 409)
+        return _page("feedback/answered.html", survey, 200 if request.method == "GET" else 409)
     if request.method == "GET":
-        return _page("survey/form.html", survey)
+        return _page("feedback/form.html", survey)
     if current_user.is_authenticated:
-        return _page("survey/form.html", survey, 403, error=_("Sign out of the desk to answer."))
+        return _page("feedback/form.html", survey, 403, error=_("Sign out of the desk to answer."))
     rating, comment = _submitted()
     try:
         feedback.answer(token, rating, comment, now)
     except feedback.InvalidRating:
-        return _page("survey/form.html", survey, 422, error=_("Choose a rating from 1 to 5."))
+        return _page("feedback/form.html", survey, 422, error=_("Choose a rating from 1 to 5."))
     except feedback.AlreadyAnswered:
-        return _page("survey/answered.html", survey, 409)
-    return _page("survey/answered.html", survey, thanks=True)
+        return _page("feedback/answered.html", survey, 409)
+    return _page("feedback/answered.html", survey, thanks=True)
 
 
 def _submitted():
     """(rating, comment) from JSON (rating must be a JSON integer) or the HTML form."""
     if request.is_json:
-        from desk.views.api import json_body
         body = json_body()
         if not isinstance(body, dict) or set(body) - {"rating", "comment"}:
             return None, None
@@ -76,7 +76,7 @@ def _submitted():
 def customer_satisfaction(customer_id):
     customer = db.get_or_404(Customer, customer_id)
     surveys = feedback.customer_ratings(customer.id)
-    return render_template("survey/_customer_satisfaction.html", customer=customer,
+    return render_template("feedback/_customer_satisfaction.html", customer=customer,
                            surveys=surveys, summary=feedback.rating_summary(surveys))
 
 

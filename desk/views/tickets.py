@@ -5,12 +5,17 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from desk import presence, ticket_actions
-from desk.auth import DeskError, User, role_required
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.tickets import PRIORITIES, Note, Ticket
-from desk.types import parse_id
+from desk.inbox import presence
+
+from desk.inbox import actions as ticket_actions
+from desk.core.errors import DeskError
+from desk.accounts.users import User
+from desk.views.access import role_required
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.inbox.outbound import reply_options
+from desk.inbox.tickets import PRIORITIES, Note, Ticket
+from desk.core.types import parse_id
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -33,10 +38,6 @@ def _me() -> User:
 
 
 def _reply_options(ticket) -> list[str]:
-    try:
-        from desk.outbound import reply_options
-    except ImportError:
-        return []
     return reply_options(ticket)
 
 
@@ -66,14 +67,14 @@ def _context(ticket, **extra):
 def show(ticket_id):
     ticket = _load(ticket_id)
     presence.heartbeat(ticket.id, current_user.id, clock_now())
-    return render_template("tickets/show.html", **_context(ticket))
+    return render_template("inbox/ticket.html", **_context(ticket))
 
 
 @bp.route("/<int:ticket_id>/thread")
 def thread(ticket_id):
     """The thread fragment (`#thread`), refreshed when the ticket changes."""
     ticket = _load(ticket_id)
-    return render_template("tickets/_thread.html", ticket=ticket, thread=_thread(ticket))
+    return render_template("inbox/_thread.html", ticket=ticket, thread=_thread(ticket))
 
 
 @bp.route("/<int:ticket_id>/presence", methods=["POST"])
@@ -84,7 +85,7 @@ def heartbeat(ticket_id):
     presence.heartbeat(ticket.id, current_user.id, now)
     others = presence.on_ticket(ticket.id, now, exclude=current_user.id)
     names = dict(db.session.execute(select(User.id, User.name).where(User.id.in_(others))).all()) if others else {}
-    return render_template("tickets/_presence.html", others=others, names=names)
+    return render_template("inbox/_presence.html", others=others, names=names)
 
 
 @bp.route("/<int:ticket_id>/typing", methods=["POST"])
@@ -101,7 +102,7 @@ def _props(ticket_id):
     """The properties panel after an action; other panels refresh on `ticketChanged`."""
     ticket = _load(ticket_id)
     db.session.refresh(ticket)
-    response = make_response(render_template("tickets/_props.html", **_context(ticket)))
+    response = make_response(render_template("inbox/_props.html", **_context(ticket)))
     response.headers["HX-Trigger"] = "ticketChanged"
     return response
 
@@ -168,7 +169,7 @@ def remove_tag(ticket_id, tag_id):
 def add_note(ticket_id):
     ticket_actions.add_note(ticket_id, _me(), request.form.get("body", ""), clock_now())
     ticket = _load(ticket_id)
-    return render_template("tickets/_thread.html", ticket=ticket, thread=_thread(ticket),
+    return render_template("inbox/_thread.html", ticket=ticket, thread=_thread(ticket),
                            note_saved=True)
 
 
@@ -186,7 +187,7 @@ def reply(ticket_id):
                                   canned_reply_id=int(canned) if canned else None)
     except ticket_actions.Collision as collision:
         response = make_response(render_template(
-            "tickets/_collision.html", **_context(_load(ticket_id)), replies=collision.replies,
+            "inbox/_collision.html", **_context(_load(ticket_id)), replies=collision.replies,
             text=form.get("text", ""), visibility=form.get("visibility", ""), canned=canned,
             warned_last_seen=max(m.id for m in collision.replies)), 409)
         response.headers["HX-Retarget"] = "#composer-warning"
@@ -195,6 +196,6 @@ def reply(ticket_id):
     presence.stop_typing(ticket.id, current_user.id)
     ticket = _load(ticket_id)
     db.session.refresh(ticket)
-    response = make_response(render_template("tickets/_after_reply.html", **_context(ticket)))
+    response = make_response(render_template("inbox/_after_reply.html", **_context(ticket)))
     response.headers["HX-Trigger"] = "ticketChanged"
     return response

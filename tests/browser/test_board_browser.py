@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from desk.auth import User
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.sla_sweep import sweep
+from desk.accounts.users import User
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.sla.sweep import sweep
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 from tests.browser.helpers import sign_in
 

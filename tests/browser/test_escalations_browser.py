@@ -5,9 +5,9 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from desk.clock import now as clock_now
-from desk.escalations import escalate
-from desk.extensions import db
+from desk.core.clock import now as clock_now
+from desk.escalation.escalations import escalate
+from desk.core.extensions import db
 from tests.factories import make_channel, make_customer, make_ticket, minutes
 from tests.browser.helpers import sign_in
 
@@ -86,8 +86,8 @@ def test_escalate_notify_acknowledge_and_incident(browser, live_server, app, mak
     expect(cm_page.locator("#escalation-panel-body")).to_contain_text("Acknowledged by Sofía Molina")
 
     with app.app_context():
-        from desk.crisis import Incident
-        from desk.outbound import create_reply
+        from desk.escalation.crisis import Incident
+        from desk.inbox.outbound import create_reply
         start = clock_now() - minutes(25)
         channels = {p: make_channel(p) for p in ("instagram", "facebook", "x", "youtube")}
         for i, (platform, name, followers, text) in enumerate(BURST):

@@ -8,9 +8,9 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.tickets import Message, Ticket
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket
 from tests.browser.helpers import sign_in
 
@@ -30,7 +30,7 @@ def seed(app, agent):
     now = clock_now()
     with app.app_context():
         try:
-            from desk.replies import import_library
+            from desk.replies.library import import_library
             import_library(json.dumps(LIBRARY), now)
         except ImportError:
             pass

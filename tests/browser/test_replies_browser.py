@@ -6,10 +6,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from desk.extensions import db
-from desk.replies import ReplyUsage, import_library
-from desk.clock import now as clock_now
-from desk.tickets import Message
+from desk.core.extensions import db
+from desk.replies.models import ReplyUsage
+from desk.replies.library import import_library
+from desk.core.clock import now as clock_now
+from desk.inbox.tickets import Message
 from tests.factories import make_channel, make_customer, make_ticket
 from tests.browser.helpers import sign_in
 

@@ -8,13 +8,13 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from desk import feedback
-from desk.activity import ActivityEvent
-from desk.auth import User
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.feedback import Survey
-from desk.reports import resolve_period
+from desk.feedback import surveys as feedback
+from desk.feedback.activity import ActivityEvent
+from desk.accounts.users import User
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.feedback.surveys import Survey
+from desk.reports.periods import resolve_period
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 from tests.browser.helpers import sign_in
 
@@ -120,11 +120,11 @@ def test_survey_on_a_phone(page, live_server, app, make_user, artifacts_dir):
                              now=now - minutes(90))
         add_agent_reply(ticket, agent, sent_at=now - minutes(80), now=now - minutes(80))
         ticket.status, ticket.resolved_at = "resolved", now - minutes(70)
-        from desk import signals
+        from desk.core import signals
         signals.ticket_resolved.send(ticket, now=now - minutes(70), resolution="replied")
         db.session.commit()
         survey = feedback.send_survey(ticket.id, now - minutes(5))
-        from desk.tickets import Message
+        from desk.inbox.tickets import Message
         token = re.search(r"/s/([\w-]+)", db.session.get(Message, survey.message_id).text).group(1)
     errors = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

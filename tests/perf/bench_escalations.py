@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from tests.perf.common import percentile  # noqa: E402
 
 from desk import create_app  # noqa: E402
-from desk.extensions import db  # noqa: E402
+from desk.core.extensions import db  # noqa: E402
 
 SIZES = {"small": (300, 2_000), "large": (1_500, 20_000)}  # (window, backlog)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -36,9 +36,10 @@ def _result(name, samples, budget_ms, size, stat="p95"):
 
 def run(report) -> None:
     from tests.factories import make_channel, make_customer, make_ticket, minutes
-    from desk import crisis
-    from desk.tickets import Message
-    from desk.escalations import escalate, ladder_sweep
+    from desk.escalation import crisis
+    from desk.inbox.tickets import Message
+    from desk.escalation.escalations import escalate
+    from desk.escalation.rules import ladder_sweep
     window, backlog = SIZES[os.environ.get("DESK_BENCH_SCALE", "small")]
     folder = tempfile.mkdtemp(prefix="desk-bench-esc-")
     app = create_app({"TESTING": True, "SECRET_KEY": "bench",

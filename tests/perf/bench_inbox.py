@@ -25,8 +25,8 @@ from tests.perf.common import percentile  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from desk import create_app  # noqa: E402
-from desk.extensions import db  # noqa: E402
-from desk.tickets import Ticket  # noqa: E402
+from desk.core.extensions import db  # noqa: E402
+from desk.inbox.tickets import Ticket  # noqa: E402
 from tests.perf.generate import generate  # noqa: E402
 
 BUDGET_MS = 50.0

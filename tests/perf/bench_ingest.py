@@ -80,8 +80,8 @@ def environment(database_url: str, redis_url: str) -> dict:
 
 def prepare(env: dict) -> None:
     """Schema and one connected Facebook page, in a child process with the bench environment."""
-    script = ("from desk import create_app\nfrom desk.extensions import db\n"
-              "from desk.channel_accounts import add_channel\napp = create_app()\n"
+    script = ("from desk import create_app\nfrom desk.core.extensions import db\n"
+              "from desk.channels.accounts import add_channel\napp = create_app()\n"
               "with app.app_context():\n    db.create_all()\n"
               f"    add_channel('facebook', '{PAGE}', 'Bench page')\n")
     subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=ROOT)
@@ -124,10 +124,10 @@ from redis import Redis
 from rq import SimpleWorker
 from sqlalchemy import func, select
 from desk import create_app
-from desk.extensions import db
-from desk.inbound import InboundEvent
-from desk.queue import get_queue
-from desk.tickets import Message, Ticket
+from desk.core.extensions import db
+from desk.intake.events import InboundEvent
+from desk.core.queue import get_queue
+from desk.inbox.tickets import Message, Ticket
 app = create_app()
 with app.app_context():
     connection = Redis.from_url(app.config["REDIS_URL"])

@@ -37,7 +37,7 @@ def _feedback_rows() -> None:
     """Surveys and activity events in bulk, in SQL (hash of the id decides who gets one)."""
     from sqlalchemy import text
 
-    from desk.extensions import db
+    from desk.core.extensions import db
     pg = db.engine.dialect.name == "postgresql"
     hours14 = "interval '14 days'" if pg else None
     expires = f"t.resolved_at + {hours14}" if pg else "datetime(t.resolved_at, '+14 days')"
@@ -66,10 +66,10 @@ def _busy_minute() -> int:
     open backlog, survey ratings, customers coming back, new tickets. Returns the changes."""
     from sqlalchemy import insert, select, update
 
-    from desk.activity import ActivityEvent
-    from desk.extensions import db
-    from desk.feedback import Survey
-    from desk.tickets import Ticket
+    from desk.feedback.activity import ActivityEvent
+    from desk.core.extensions import db
+    from desk.feedback.surveys import Survey
+    from desk.inbox.tickets import Ticket
     from tests.perf.generate import generate
     waiting = select(Ticket.id).where(Ticket.status == "open", Ticket.first_response_at.is_(None)) \
         .order_by(Ticket.id).limit(5)
@@ -99,8 +99,9 @@ def _timed(function) -> tuple[float, object]:
 
 def bench_size(n: int, backend: str) -> list[dict]:
     from desk import create_app
-    from desk.extensions import db
-    from desk.reports import ReportFilter, service_report
+    from desk.core.extensions import db
+    from desk.reports.periods import ReportFilter
+    from desk.reports.service import service_report
     from desk.reports.refresh import refresh_rollup
     from tests.perf.generate import generate
     with tempfile.TemporaryDirectory() as folder:

@@ -34,11 +34,11 @@ NOW0 = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 
 def populate(db, n: int, seed: int = 11) -> None:
     """N open tickets, each with its first-response clock, inserted in bulk."""
-    from desk.auth import User
-    from desk.channel_accounts import Channel
-    from desk.customers import Customer
-    from desk.sla_policies import SlaClock, default_policy
-    from desk.tickets import Ticket
+    from desk.accounts.users import User
+    from desk.channels.accounts import Channel
+    from desk.customers.models import Customer
+    from desk.sla.policies import SlaClock, default_policy
+    from desk.inbox.tickets import Ticket
     rng = random.Random(seed)
     db.session.add(User(email="lead@bench.test", name="Lead", password_hash="x", role="lead"))
     channels = [Channel(platform=p, account_id=f"acct-{p}", name=p) for p in ("instagram", "facebook", "x")]
@@ -88,8 +88,8 @@ def populate(db, n: int, seed: int = 11) -> None:
 
 def measure(backend: str, n: int) -> list[dict]:
     from desk import create_app
-    from desk.extensions import db
-    from desk.sla_sweep import sweep
+    from desk.core.extensions import db
+    from desk.sla.sweep import sweep
     folder = tempfile.mkdtemp(prefix="bench-sla-")
     redis, redis_url = start_redis(folder)
     url, drop = make_database(backend, folder, "desk_bench_sla")
@@ -150,7 +150,7 @@ def _without_foreign_receivers():
     """Mute sla_warned/sla_breached (only other areas listen), to time the sweep alone."""
     from contextlib import ExitStack
 
-    from desk import signals
+    from desk.core import signals
     stack = ExitStack()
     stack.enter_context(signals.sla_warned.muted())
     stack.enter_context(signals.sla_breached.muted())

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 from tests.perf.common import percentile  # noqa: E402
 
-from desk.suggest import Engine, ReplyDoc  # noqa: E402
+from desk.replies.engine import Engine, ReplyDoc  # noqa: E402
 
 FIXTURES = HERE.parent / "fixtures"
 LIBRARY_FILE = HERE.parent.parent / "desk" / "demo" / "canned-replies.json"

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 from sqlalchemy import func, insert, select, text  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from desk.auth import User, create_user  # noqa: E402
-from desk.channel_accounts import Channel  # noqa: E402
-from desk.customers import Customer, CustomerIdentity  # noqa: E402
-from desk.extensions import db  # noqa: E402
-from desk.tickets import Message, Tag, Ticket, ticket_tags  # noqa: E402
+from desk.accounts.users import User, create_user  # noqa: E402
+from desk.channels.accounts import Channel  # noqa: E402
+from desk.customers.models import Customer, CustomerIdentity  # noqa: E402
+from desk.core.extensions import db  # noqa: E402
+from desk.inbox.tickets import Message, Tag, Ticket, ticket_tags  # noqa: E402
 
 PLATFORMS = [("instagram", .35, ("comment", "dm", "mention")), ("facebook", .25, ("comment", "dm")),
              ("x", .15, ("mention", "dm")), ("whatsapp", .15, ("dm",)), ("tiktok", .05, ("comment",)),

@@ -430,7 +430,7 @@ class Stack:
         self.base = ""
 
     def desk(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "desk.commands", *args]
+        return [sys.executable, "-m", "desk", *args]
 
     def log(self, name: str):
         self.logs[name] = Path(self.folder) / f"{name}.log"
@@ -443,10 +443,10 @@ class Stack:
         script = f"""
 from pathlib import Path
 from desk import create_app
-from desk.auth import create_user
-from desk.channel_accounts import add_channel
-from desk.clock import now
-from desk.replies import import_library
+from desk.accounts.users import create_user
+from desk.channels.accounts import add_channel
+from desk.core.clock import now
+from desk.replies.library import import_library
 app = create_app()
 with app.app_context():
     add_channel("facebook", "{PAGE}", "Zapatería Sol")
@@ -602,7 +602,7 @@ class Sampler(threading.Thread):
 def expected_events(posts: list[Post]) -> set[tuple[str, str]]:
     """(source, dedupe key) of every event in these posts, as the desk computes them."""
     from desk.channels import meta
-    from desk.inbound import _dedupe_key
+    from desk.intake.events import _dedupe_key
     return {("meta", _dedupe_key(e.dedupe_key)) for post in posts for e in meta.split(json.loads(post.body))}
 
 
@@ -614,9 +614,9 @@ def check(stack: Stack, posts: list[Post], replies: dict[str, int]) -> dict:
     from sqlalchemy import func, select
 
     from desk import create_app
-    from desk.extensions import db
-    from desk.inbound import InboundEvent
-    from desk.tickets import Message, Ticket
+    from desk.core.extensions import db
+    from desk.intake.events import InboundEvent
+    from desk.inbox.tickets import Message, Ticket
     from tests.invariants import assert_invariants
 
     app = create_app({"DATABASE_URL": stack.url, "REDIS_URL": stack.redis_url, "SECRET_KEY": "load-run",

@@ -8,7 +8,7 @@ Revises: dac642f983ce
 import sqlalchemy as sa
 from alembic import op
 
-import desk.types
+import desk.core.types
 from desk.reports import rollup
 
 revision = "b2f1a7c3d401"
@@ -16,7 +16,7 @@ down_revision = "dac642f983ce"
 branch_labels = None
 depends_on = None
 
-UTC = desk.types.UTCDateTime(timezone=True)
+UTC = desk.core.types.UTCDateTime(timezone=True)
 
 
 def _cell_keys(*extra):

@@ -6,7 +6,7 @@ Revises: b2f1a7c3d401
 """
 from alembic import op
 
-from desk import inbox_search_schema
+from desk.inbox import search_schema as inbox_search_schema
 
 revision = "c3e2b8d4e502"
 down_revision = "b2f1a7c3d401"

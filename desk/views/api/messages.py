@@ -4,12 +4,13 @@ from typing import Union
 from flask import jsonify
 from pydantic import BaseModel, RootModel
 
-from desk.api_spec import document
-from desk.auth import api_error, token_required
+from desk.views.api.spec import document
+from desk.core.errors import api_error
+from desk.views.access import token_required
 from desk.channels.generic import MessageBatch, MessageIn
-from desk.clock import now as clock_now
-from desk.inbound import accept_messages, unknown_channels
-from desk.views.api import bp, json_body, parse_body
+from desk.core.clock import now as clock_now
+from desk.intake.events import accept_messages, unknown_channels
+from desk.views.api.base import bp, json_body, parse_body
 
 
 class IngestBody(RootModel[Union[MessageIn, MessageBatch]]):

@@ -2,13 +2,14 @@
 from flask import jsonify, request
 from pydantic import BaseModel
 
-from desk.api_spec import document
-from desk.auth import token_required
-from desk.clock import now as clock_now
-from desk.reports import PRESETS, filters_from_args, service_report
+from desk.views.api.spec import document
+from desk.views.access import token_required
+from desk.core.clock import now as clock_now
+from desk.reports.periods import PRESETS, filters_from_args
+from desk.reports.service import service_report
 from desk.reports.service import Figures
-from desk.retention import Retention
-from desk.views.api import bp
+from desk.reports.retention import Retention
+from desk.views.api.base import bp
 
 
 class ServiceReportOut(BaseModel):

@@ -8,16 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from desk.api_spec import document
-from desk.auth import api_error, token_required
-from desk.channel_accounts import PLATFORMS, Channel
-from desk.clock import now as clock_now
-from desk.extensions import db
-from desk.sla import clocks_of, current_state
-from desk.sla_board import sla_condition
-from desk.tickets import STATUSES, Ticket
-from desk.types import MAX_ID
-from desk.views.api import bp
+from desk.views.api.spec import document
+from desk.core.errors import api_error
+from desk.views.access import token_required
+from desk.channels.accounts import PLATFORMS, Channel
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.sla.clocks import clocks_of, current_state
+from desk.sla.board import sla_condition
+from desk.inbox.tickets import STATUSES, Ticket
+from desk.core.types import MAX_ID
+from desk.views.api.base import bp
 
 SlaFilter = Literal["on_track", "at_risk", "breached", "met", "late", "waived"]
 

@@ -1,3 +1,0 @@
-from desk.commands import main
-
-main()

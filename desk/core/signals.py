@@ -1,0 +1,33 @@
+"""Domain events, so areas react to each other without importing each other.
+
+Receivers run inside the publisher's transaction: they may add or change rows and register
+jobs with `desk.core.queue.enqueue_after_commit`, but never commit or roll back themselves.
+Every receiver takes `sender` (the ticket) plus the keyword arguments listed here and `now`.
+Modules connect their receivers at import; `desk/models.py` imports every area module.
+"""
+from blinker import Namespace
+
+_signals = Namespace()
+
+# A customer message was stored on a ticket (new ticket or appended). kwargs: message, now
+customer_message = _signals.signal("customer-message")
+# An agent reply was created (before it is sent). kwargs: message, now.
+# A receiver may hold it for approval by setting message.delivery_state = "held".
+reply_created = _signals.signal("reply-created")
+# An agent reply was released for delivery (not held, or approved): the customer has been
+# answered as far as the SLA clock is concerned. kwargs: message, now
+reply_released = _signals.signal("reply-released")
+# A customer DM arrived with no open ticket to go to (none, or a resolved one), before
+# anything is opened or reopened. kwargs: customer_id, text, now. A receiver that takes it as
+# an answer (a survey rating) returns the ticket it belongs to; the message is then kept
+# there as an automatic one and no ticket is opened or reopened.
+dm_without_open_ticket = _signals.signal("dm-without-open-ticket")
+# A ticket was resolved. kwargs: now, resolution ("replied" or "no_reply_needed")
+ticket_resolved = _signals.signal("ticket-resolved")
+# A ticket was reopened (by an agent or by a new customer message). kwargs: now
+ticket_reopened = _signals.signal("ticket-reopened")
+# A ticket's priority changed (SLA policies match on it). kwargs: previous, now
+ticket_priority_changed = _signals.signal("ticket-priority-changed")
+# An SLA clock passed its warning time / its due time (recorded once). kwargs: clock, now
+sla_warned = _signals.signal("sla-warned")
+sla_breached = _signals.signal("sla-breached")

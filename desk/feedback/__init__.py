@@ -1,0 +1,1 @@
+"""What customers tell us afterwards: satisfaction surveys and activity (purchases, visits)."""

@@ -1,0 +1,221 @@
+"""Agent replies going back to the platform: create, hold/release, deliver once with retries.
+
+A reply is an outbound Message (delivery_state pending -> sending -> delivered | retrying |
+failed, or "recorded" in sandbox mode). The unique idempotency key and a conditional UPDATE
+claim make a retried or duplicated job a no-op: one reply is never sent twice.
+"""
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from rq import Retry
+from sqlalchemy import select, update
+
+from desk.accounts import audit
+
+from desk.core import signals
+from desk.core.errors import DeskError, NotFound
+from desk.channels import base as channel_base
+from desk.channels.senders import send as platform_send
+from desk.core.extensions import db
+from desk.core.queue import enqueue_after_commit
+from desk.inbox.tickets import Message, Ticket
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_CHARS = 8000
+X_PUBLIC_LIMIT = 280
+# (platform, kind) -> visibilities an agent may answer with. "private" on a comment or a
+# mention is the "move to DM" reply where the platform allows a private reply to it.
+_COMMENT_OPTIONS = {
+    "facebook": ["public", "private"],   # Messenger private reply to a page comment
+    "instagram": ["public", "private"],  # IG private reply to a comment
+    "x": ["public", "private"],          # a DM to the author (if their DMs are open)
+}
+
+
+# Labels for the reply form: "private" on a comment or mention is a "move to DM" reply.
+VISIBILITY_LABELS = {"public": _l("Public reply"), "private": _l("Private message")}
+MOVE_TO_DM_LABEL = _l("Move to DM (private reply)")
+
+
+def option_label(ticket: Ticket, visibility: str) -> str:
+    """How the reply form names a visibility on this ticket."""
+    if visibility == "private" and ticket.kind != "dm":
+        return MOVE_TO_DM_LABEL
+    return VISIBILITY_LABELS[visibility]
+
+
+class DeliveryFailed(Exception):
+    """A transient platform error: RQ retries the job with backoff."""
+
+
+def reply_options(ticket: Ticket) -> list[str]:
+    """The visibilities a reply on this ticket may have: "public" and/or "private"."""
+    if ticket.kind == "dm":
+        return ["private"]
+    if ticket.kind == "mention" and ticket.channel.platform == "instagram":
+        return ["public"]  # IG mentions are answered with a comment on the media
+    return list(_COMMENT_OPTIONS.get(ticket.channel.platform, ["public"]))
+
+
+def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
+                 now: datetime, canned_reply_id: int | None = None,
+                 automatic: bool = False) -> Message:
+    """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None:
+        raise NotFound(f"no ticket {ticket_id}")
+    text = (text or "").strip()
+    if not text:
+        raise DeskError("a reply needs some text")
+    if len(text) > MAX_REPLY_CHARS:
+        raise DeskError(f"a reply has at most {MAX_REPLY_CHARS} characters")
+    options = reply_options(ticket)
+    if visibility not in options:
+        raise DeskError(f"a {ticket.kind} on {ticket.channel.platform} can be answered with: "
+                        f"{', '.join(options)} (not {visibility!r})")
+    if ticket.channel.platform == "x" and visibility == "public" and len(text) > X_PUBLIC_LIMIT:
+        raise DeskError(f"a public reply on X has at most {X_PUBLIC_LIMIT} characters")
+    message = Message(ticket=ticket, channel_id=ticket.channel_id, direction="out",
+                      visibility=visibility, author_id=author_id, text=text, sent_at=now,
+                      received_at=now, automatic=automatic, attachments=[],
+                      parent_platform_id=_reply_target(ticket),
+                      idempotency_key=uuid.uuid4().hex, delivery_state="pending",
+                      canned_reply_id=canned_reply_id)
+    db.session.add(message)
+    ticket.last_message_at = ticket.updated_at = now
+    db.session.flush()
+    signals.reply_created.send(ticket, message=message, now=now)
+    audit.record("reply_created", ticket_id=ticket.id, user_id=author_id,
+                 actor="user" if author_id else "system", at=now,
+                 data={"message_id": message.id, "visibility": visibility,
+                       "held": message.delivery_state == "held"})
+    if message.delivery_state != "held":
+        _release(ticket, message, now)
+    db.session.commit()
+    return message
+
+
+def release_reply(message_id: int, now: datetime) -> Message:
+    """Release a held reply for delivery (publish reply_released, enqueue the send); commits."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.direction != "out":
+        raise NotFound(f"no reply {message_id}")
+    if message.delivery_state != "held":
+        raise DeskError("only a reply waiting for approval can be released")
+    message.sent_at = now
+    _release(message.ticket, message, now)
+    db.session.commit()
+    return message
+
+
+def _release(ticket: Ticket, message: Message, now: datetime) -> None:
+    message.delivery_state = "pending"
+    signals.reply_released.send(ticket, message=message, now=now)
+    intervals = [int(s) for s in str(current_app.config["OUTBOUND_RETRY_INTERVALS"]).split(",")]
+    enqueue_after_commit("outbound", "workers.outbound.send_reply", message.id,
+                         retry=Retry(max=len(intervals), interval=intervals))
+
+
+def _reply_target(ticket: Ticket) -> str | None:
+    """The platform id a reply answers: the customer's latest message on the thread."""
+    return db.session.scalar(
+        select(Message.platform_message_id)
+        .where(Message.ticket_id == ticket.id, Message.direction == "in",
+               Message.deleted_at.is_(None), Message.platform_message_id.is_not(None))
+        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1))
+
+
+def deliver(message_id: int, now: datetime) -> str | None:
+    """Send a released reply once; returns its delivery state. Raises DeliveryFailed to retry."""
+    claimed = db.session.execute(
+        update(Message).where(Message.id == message_id,
+                              Message.delivery_state.in_(("pending", "retrying")))
+        .values(delivery_state="sending", delivery_attempts=Message.delivery_attempts + 1,
+                sending_since=now)
+        .execution_options(synchronize_session=False))
+    db.session.commit()
+    message = db.session.get(Message, message_id)
+    if message is None or claimed.rowcount != 1:
+        return message.delivery_state if message else None  # held, sent or claimed elsewhere
+    ticket = message.ticket
+    if current_app.config["SANDBOX"] or ticket.channel.platform not in channel_base.SENDING_PLATFORMS:
+        return _finish(message, "recorded", now)
+    try:
+        platform_id = platform_send(_outbound(ticket, message), current_app.config)
+    except channel_base.SendError as exc:
+        message.delivery_error = str(exc)[:2000]
+        retries = len(str(current_app.config["OUTBOUND_RETRY_INTERVALS"]).split(","))
+        if exc.transient and message.delivery_attempts <= retries:
+            _finish(message, "retrying", now)
+            raise DeliveryFailed(str(exc)) from exc
+        return _finish(message, "failed", now)
+    _store_platform_id(message, platform_id)
+    message.delivery_error = None
+    return _finish(message, "delivered", now)
+
+
+def sweep_interrupted(now: datetime) -> int:
+    """Sends claimed long ago and never finished (worker killed): delivered if the platform's
+    echo told us its id, else failed with a message; never re-sent blindly (no double send)."""
+    cutoff = now - timedelta(seconds=int(current_app.config["OUTBOUND_STUCK_SECONDS"]))
+    stuck = db.session.scalars(select(Message).where(
+        Message.delivery_state == "sending", Message.sending_since < cutoff)).all()
+    for message in stuck:
+        if message.platform_message_id:
+            message.delivery_error = None
+            _finish(message, "delivered", now)
+        else:
+            message.delivery_error = ("sending was interrupted; check on the platform whether it "
+                                      "arrived before sending it again")
+            _finish(message, "failed", now)
+    db.session.commit()
+    return len(stuck)
+
+
+def _finish(message: Message, state: str, now: datetime) -> str:
+    message.delivery_state = state
+    if state in ("delivered", "recorded"):
+        message.delivered_at = now
+    audit.record(f"reply_{state}", ticket_id=message.ticket_id, actor="system", at=now,
+                 data={"message_id": message.id, "error": message.delivery_error})
+    db.session.commit()
+    log.info("reply %s %s", message.id, state)
+    return state
+
+
+def _store_platform_id(message: Message, platform_id: str | None) -> None:
+    """Keep the platform's id; an echo of this very reply that arrived first is merged away."""
+    if not platform_id:
+        return
+    echo = db.session.scalar(select(Message).where(
+        Message.channel_id == message.channel_id, Message.platform_message_id == platform_id,
+        Message.id != message.id))
+    if echo is not None and echo.direction == "out" and echo.author_id is None:
+        db.session.delete(echo)
+        db.session.flush()
+    message.platform_message_id = platform_id
+
+
+def _outbound(ticket: Ticket, message: Message) -> channel_base.OutboundReply:
+    identity = next((i for i in ticket.customer.identities
+                     if i.platform == ticket.channel.platform), None)
+    return channel_base.OutboundReply(
+        platform=ticket.channel.platform, account_id=ticket.channel.account_id,
+        access_token=ticket.channel.access_token, kind=ticket.kind,
+        visibility=message.visibility, text=message.text,
+        recipient_id=identity.platform_user_id if identity else None,
+        reply_to_id=message.parent_platform_id, thread_key=ticket.thread_key,
+        idempotency_key=message.idempotency_key, media_id=_media_of(message))
+
+
+def _media_of(reply: Message) -> str | None:
+    """The media the answered comment is on (stored as its parent), for Instagram mentions."""
+    if reply.ticket.kind != "mention" or not reply.parent_platform_id:
+        return None
+    return db.session.scalar(select(Message.parent_platform_id).where(
+        Message.channel_id == reply.channel_id,
+        Message.platform_message_id == reply.parent_platform_id))

@@ -1,0 +1,1 @@
+"""Telling people and systems: in-app notifications, e-mail, signed outgoing webhooks."""

@@ -1,0 +1,58 @@
+"""In-app notifications for users (the notification centre reads these)."""
+from datetime import datetime
+
+from flask_babel import force_locale
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from desk.accounts.users import User
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.core.types import UTCDateTime
+
+
+class Notification(db.Model):
+    __table_args__ = (
+        Index("ix_notification_user_unread", "user_id", "read_at"),
+        # One notification per user and event: a re-run of a sweep never notifies twice.
+        UniqueConstraint("user_id", "dedupe_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    kind: Mapped[str] = mapped_column(String(30))  # sla_warning, sla_breach, escalation, mention...
+    text: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(String(300))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))
+    dedupe_key: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def notify(user_ids, kind: str, text, *, dedupe_key: str, link: str | None = None,
+           ticket_id: int | None = None, now: datetime | None = None) -> list[Notification]:
+    """Add one notification per user not yet notified under `dedupe_key` (caller commits).
+
+    `text` may be a lazy string (flask_babel.lazy_gettext with its values): each user gets
+    it in their own language, whoever's request or job raised it.
+    """
+    user_ids = set(user_ids)
+    if not user_ids:
+        return []
+    already = set(db.session.scalars(db.select(Notification.user_id).where(
+        Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
+    fresh = sorted(user_ids - already)
+    locales = dict(db.session.execute(db.select(User.id, User.locale).where(User.id.in_(fresh))).all())
+    created = [Notification(user_id=uid, kind=kind, text=in_locale(text, locales.get(uid)),
+                            link=link, ticket_id=ticket_id, dedupe_key=dedupe_key,
+                            created_at=now or clock_now())
+               for uid in fresh]
+    db.session.add_all(created)
+    return created
+
+
+def in_locale(text, locale: str | None) -> str:
+    """`text` rendered in `locale` (the configured default when the user chose none)."""
+    from flask import current_app
+    with force_locale(locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        return str(text)

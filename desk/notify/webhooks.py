@@ -1,0 +1,205 @@
+"""Outgoing webhooks for chat bridges, signed per the Standard Webhooks scheme.
+
+Each event is a WebhookDelivery row written in the caller's transaction (the outbox) and
+sent by an RQ job with retries. Headers: webhook-id (the same on every retry, the receiver's
+idempotency key), webhook-timestamp (epoch seconds of the attempt) and webhook-signature
+"v1,<base64 HMAC-SHA256 of id.timestamp.body>" keyed by the base64 part of a `whsec_` secret.
+The admin-configured URL passes an SSRF guard (security-reliability.md 30-33): every address
+it resolves to must be public; the connection is pinned to the checked address (no DNS
+rebinding) and redirects are never followed.
+"""
+import base64
+import hashlib
+import hmac
+import http.client
+import ipaddress
+import json
+import secrets
+import socket
+import ssl
+import uuid
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from flask import current_app
+from rq import Retry
+from sqlalchemy import JSON, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from desk.core.extensions import db
+from desk.core.queue import enqueue_after_commit
+from desk.core.types import UTCDateTime
+
+TIMEOUT = 10
+MAX_RESPONSE = 64 * 1024
+# Cloud metadata endpoints stay refused even when tests allow private addresses.
+ALWAYS_REFUSED = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
+                  ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
+
+
+class UnsafeURL(Exception):
+    """The target URL is not allowed (scheme, credentials, private address, redirect)."""
+
+
+class WebhookFailed(Exception):
+    """A transient failure (connection, timeout, 5xx): RQ retries the job."""
+
+
+class WebhookDelivery(db.Model):
+    id: Mapped[int] = mapped_column(primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(40), unique=True)
+    event_type: Mapped[str] = mapped_column(String(60))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="pending")  # delivered, failed, refused
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response_status: Mapped[int | None]
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+def generate_secret() -> str:
+    """A new signing secret in the Standard Webhooks format."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: str) -> str:
+    """The webhook-signature header value for one attempt."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.{body}".encode(), hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _retry_intervals() -> list[int]:
+    return [int(s) for s in str(current_app.config["OUTGOING_WEBHOOK_RETRY_INTERVALS"]).split(",")]
+
+
+def queue_event(event_type: str, data: dict, now: datetime) -> WebhookDelivery | None:
+    """Write the event to the outbox and send it after commit; None when no URL is set."""
+    if not current_app.config.get("OUTGOING_WEBHOOK_URL"):
+        return None
+    delivery = WebhookDelivery(msg_id="msg_" + uuid.uuid4().hex, event_type=event_type,
+                               payload={"type": event_type, "timestamp": now.isoformat(),
+                                        "data": data}, created_at=now)
+    db.session.add(delivery)
+    db.session.flush()
+    intervals = _retry_intervals()
+    enqueue_after_commit("notify", "workers.escalations.deliver_webhook", delivery.id,
+                         retry=Retry(max=len(intervals), interval=intervals))
+    return delivery
+
+
+def deliver(delivery_id: int, now: datetime) -> str:
+    """POST one delivery; returns its status. Raises WebhookFailed while retries remain."""
+    delivery = db.session.get(WebhookDelivery, delivery_id)
+    if delivery is None or delivery.status != "pending":
+        return delivery.status if delivery else "missing"
+    config = current_app.config
+    url, secret = config.get("OUTGOING_WEBHOOK_URL"), config.get("OUTGOING_WEBHOOK_SECRET")
+    delivery.attempts += 1
+    body = json.dumps(delivery.payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        if not url or not secret:
+            raise UnsafeURL("DESK_OUTGOING_WEBHOOK_URL and _SECRET must both be set")
+        target = check_url(url, bool(config.get("OUTGOING_WEBHOOK_ALLOW_PRIVATE")))
+        timestamp = int(now.timestamp())
+        headers = {"content-type": "application/json", "user-agent": "desk-webhooks/1",
+                   "webhook-id": delivery.msg_id, "webhook-timestamp": str(timestamp),
+                   "webhook-signature": sign(secret, delivery.msg_id, timestamp, body)}
+        status = post(target, body.encode(), headers)
+    except UnsafeURL as exc:
+        return _finish(delivery, "refused", str(exc), now)
+    except (OSError, http.client.HTTPException) as exc:
+        return _fail(delivery, f"{type(exc).__name__}: {exc}", now)
+    delivery.response_status = status
+    if 200 <= status < 300:
+        delivery.last_error = None
+        return _finish(delivery, "delivered", None, now)
+    if 300 <= status < 400:
+        return _finish(delivery, "refused", f"HTTP {status}: redirects are not followed", now)
+    if status >= 500 or status in (408, 429):
+        return _fail(delivery, f"HTTP {status}", now)
+    return _finish(delivery, "failed", f"HTTP {status}", now)
+
+
+def _fail(delivery: WebhookDelivery, error: str, now: datetime) -> str:
+    if delivery.attempts <= len(_retry_intervals()):
+        delivery.last_error = error
+        db.session.commit()
+        raise WebhookFailed(error)
+    return _finish(delivery, "failed", error, now)
+
+
+def _finish(delivery: WebhookDelivery, status: str, error: str | None, now: datetime) -> str:
+    delivery.status, delivery.last_error = status, error
+    if status == "delivered":
+        delivery.delivered_at = now
+    db.session.commit()
+    return status
+
+
+def _allowed(ip, allow_private: bool) -> bool:
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip in ALWAYS_REFUSED or ip.is_multicast or ip.is_unspecified:
+        return False
+    return allow_private or ip.is_global
+
+
+def check_url(url: str, allow_private: bool = False) -> tuple[str, str, int, str, str]:
+    """(scheme, host, port, path, pinned address) for a URL that passes the SSRF guard."""
+    parts = urlsplit((url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeURL("only http(s) URLs with a host name are allowed")
+    if parts.username or parts.password:
+        raise UnsafeURL("credentials in the URL are not allowed")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, ValueError, UnicodeError) as exc:
+        raise UnsafeURL(f"cannot resolve {parts.hostname}: {exc}") from exc
+    addresses = []
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not _allowed(address, allow_private):
+            raise UnsafeURL(f"{parts.hostname} resolves to a non-public address ({address})")
+        addresses.append(str(address))
+    if not addresses:
+        raise UnsafeURL(f"{parts.hostname} has no address")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port, path, addresses[0]
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """Connects to the address the guard checked; the Host header keeps the name."""
+
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self._address = address
+
+    def connect(self):
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+
+    def connect(self):
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+
+
+def post(target: tuple, body: bytes, headers: dict) -> int:
+    """POST to a checked target; returns the HTTP status (never follows a redirect)."""
+    scheme, host, port, path, address = target
+    kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    connection = kind(host, port, address, TIMEOUT)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read(MAX_RESPONSE)
+        return response.status
+    finally:
+        connection.close()

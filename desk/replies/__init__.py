@@ -1,0 +1,1 @@
+"""Canned replies: the library, the suggestion engine and usage figures."""

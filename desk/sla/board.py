@@ -1,0 +1,130 @@
+"""Read-only queries for the SLA board and the API's SLA filter (live states at `now`).
+
+Stored ticket states lag the sweep by up to one interval, so the board and the API classify
+running clocks by their due and warning times at `now` instead.
+"""
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import selectinload
+
+from desk.accounts.users import User
+from desk.channels.accounts import Channel
+from desk.core.extensions import db
+from desk.sla.policies import OPEN_STATES, SlaClock
+from desk.inbox.tickets import Ticket
+
+LIVE_STATES = ("on_track", "at_risk", "breached")
+LIST_LIMIT = 50
+
+
+def sla_condition(state: str, now: datetime):
+    """A WHERE clause selecting tickets whose clock is in `state` at `now`."""
+    running = and_(Ticket.sla_state.in_(OPEN_STATES), Ticket.sla_due_at.is_not(None))
+    if state == "breached":
+        return and_(running, Ticket.sla_due_at <= now)
+    if state == "at_risk":
+        return and_(running, Ticket.sla_due_at > now, Ticket.sla_warn_at <= now)
+    if state == "on_track":
+        return and_(running, Ticket.sla_due_at > now,
+                    or_(Ticket.sla_warn_at.is_(None), Ticket.sla_warn_at > now))
+    return Ticket.sla_state == state
+
+
+def _live_state(now: datetime):
+    return case((Ticket.sla_due_at <= now, "breached"),
+                (Ticket.sla_warn_at <= now, "at_risk"), else_="on_track")
+
+
+def _waiting():
+    return and_(Ticket.status != "resolved", Ticket.sla_state.in_(OPEN_STATES),
+                Ticket.sla_due_at.is_not(None))
+
+
+@dataclass
+class AgentLoad:
+    user_id: int | None
+    name: str
+    open: int
+    at_risk: int
+    breached: int
+
+
+@dataclass
+class Board:
+    counts: dict  # state -> tickets waiting (live states) or clocks stopped in the last 24 h
+    channels: list  # (Channel, {state: n})
+    at_risk: list  # tickets, least time left first
+    breached: list  # tickets, longest overdue first
+    agents: list  # AgentLoad, most breached first
+    attainment: float | None  # share met among first responses stopped in the last 24 h
+
+
+def build(now: datetime) -> Board:
+    """Everything the board shows at `now`."""
+    live = _live_state(now)
+    by_channel: dict[int, dict] = {}
+    counts = dict.fromkeys(("on_track", "at_risk", "breached", "met", "late", "waived"), 0)
+    rows = db.session.execute(select(Ticket.channel_id, live, func.count()).where(_waiting())
+                              .group_by(Ticket.channel_id, live)).all()
+    for channel_id, state, n in rows:
+        counts[state] += n
+        by_channel.setdefault(channel_id, dict.fromkeys(LIVE_STATES, 0))[state] = n
+    since = now - timedelta(hours=24)
+    for state, n in db.session.execute(select(SlaClock.state, func.count()).where(
+            SlaClock.state.in_(("met", "late", "waived")),
+            func.coalesce(SlaClock.replied_at, SlaClock.waived_at) >= since)
+            .group_by(SlaClock.state)):
+        counts[state] = n
+    answered = counts["met"] + counts["late"]
+    channels = {c.id: c for c in db.session.scalars(select(Channel).where(Channel.id.in_(by_channel)))}
+    return Board(
+        counts=counts,
+        channels=sorted(((channels[cid], n) for cid, n in by_channel.items()),
+                        key=lambda item: (-item[1]["breached"], -item[1]["at_risk"], item[0].name)),
+        at_risk=tickets_in("at_risk", now, Ticket.sla_due_at.asc()),
+        breached=tickets_in("breached", now, Ticket.sla_due_at.asc()),
+        agents=agent_loads(now),
+        attainment=counts["met"] / answered if answered else None)
+
+
+def tickets_in(state: str, now: datetime, order, limit: int = LIST_LIMIT) -> list[Ticket]:
+    """Waiting tickets in a live state, with what the board shows of them loaded."""
+    return list(db.session.scalars(
+        select(Ticket).where(Ticket.status != "resolved", sla_condition(state, now))
+        .options(selectinload(Ticket.channel), selectinload(Ticket.customer),
+                 selectinload(Ticket.assignee))
+        .order_by(order, Ticket.id).limit(limit)))
+
+
+def agent_loads(now: datetime) -> list[AgentLoad]:
+    """Open, at-risk and breached tickets per agent (and unassigned), active agents included."""
+    live = _live_state(now)
+    waiting = _waiting()
+    rows = db.session.execute(select(
+        Ticket.assignee_id, func.count(),
+        func.sum(case((and_(waiting, live == "at_risk"), 1), else_=0)),
+        func.sum(case((and_(waiting, live == "breached"), 1), else_=0)))
+        .where(Ticket.status != "resolved").group_by(Ticket.assignee_id)).all()
+    found = {uid: (n, int(risk or 0), int(late or 0)) for uid, n, risk, late in rows}
+    agents = db.session.scalars(select(User).where(
+        User.active.is_(True), User.role.in_(("cm", "lead"))).order_by(User.name)).all()
+    loads = [AgentLoad(u.id, u.name, *found.pop(u.id, (0, 0, 0))) for u in agents]
+    for uid, numbers in found.items():  # assigned to someone who is no longer an agent
+        user = db.session.get(User, uid) if uid else None
+        loads.append(AgentLoad(uid, user.name if user else "", *numbers))
+    return sorted(loads, key=lambda a: (a.user_id is not None, -a.breached, -a.at_risk, -a.open, a.name))
+
+
+def assignable_agents() -> list[User]:
+    return list(db.session.scalars(select(User).where(
+        User.active.is_(True), User.role.in_(("cm", "lead", "smm"))).order_by(User.name)))
+
+
+def change_stamp(now: datetime) -> str:
+    """Changes when a ticket or clock changed, and every 30 s (a sweep): two index lookups."""
+    updated = db.session.scalar(select(func.max(Ticket.updated_at)))
+    newest_clock = db.session.scalar(select(func.max(SlaClock.id)))
+    tick = int(now.timestamp() // 30)
+    return f"{updated.timestamp() if updated else 0:.3f}-{newest_clock or 0}-{tick}"

@@ -1,0 +1,40 @@
+"""Who may call a view: signed-in users by role (pages), bearer tokens (the API)."""
+from functools import wraps
+
+from flask import abort, g, request
+from flask_login import current_user
+
+from desk.accounts.tokens import token_for_secret
+from desk.core.clock import now as clock_now
+from desk.core.errors import api_error
+from desk.core.extensions import login_manager
+
+
+def role_required(role: str):
+    """View decorator: signed in (else to sign-in) and at least `role` (else 403)."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.has_role(role):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def token_required(view):
+    """API view decorator: a live bearer token in `Authorization`, else 401 JSON."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        token = token_for_secret(raw.strip()) if scheme.lower() == "bearer" else None
+        if token is None:
+            response = api_error(401, "a valid bearer token is required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
+            return response
+        token.last_used_at = clock_now()
+        g.api_token = token
+        return view(*args, **kwargs)
+    return wrapped
