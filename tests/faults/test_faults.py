@@ -1,8 +1,8 @@
 """Fault injection (security-reliability.md B.5): a worker SIGKILLed mid-job, Redis down while
 webhooks arrive, the database locked past a request's budget, duplicate and concurrent
 deliveries, skewed clocks and a flood of 10,000 events. Each test ends with I1-I6
-(tests/invariants.py). Complements tests/test_ingest.py (in-process os._exit crash, Redis-down
-via the test client) and tests/test_outbound.py (concurrent send jobs)."""
+(tests/invariants.py). Complements tests/intake/test_ingest.py (in-process os._exit crash, Redis-down
+via the test client) and tests/inbox/test_outbound.py (concurrent send jobs)."""
 import json
 import os
 import pathlib
@@ -34,7 +34,7 @@ from tests.webhook_helpers import counts, meta_signature, post_meta, statuses, w
 
 pytestmark = pytest.mark.faults
 PAGE = "5566778899"
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from desk.replies.engine import Engine, ReplyDoc, evaluate
 from desk.replies.text import analyse, detect_language, fold, surface_words
 
-FIXTURES = Path(__file__).parent / "fixtures"
-LIBRARY_FILE = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+LIBRARY_FILE = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"
 LIBRARY = [ReplyDoc(r["key"], r["language"], r["title"], r["body"], tuple(r["triggers"]))
            for r in json.loads(LIBRARY_FILE.read_text())["replies"]]
 CASES = [json.loads(line) for line in (FIXTURES / "suggestions-dev.jsonl").read_text().splitlines()

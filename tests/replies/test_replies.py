@@ -18,7 +18,7 @@ from desk.replies.usage import suggest_for_ticket, usage_figures, was_edited
 from tests.factories import add_agent_reply, add_customer_message, make_customer, make_ticket, minutes
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
-LIBRARY = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"  # the shipped library (= shared/eval)
+LIBRARY = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"  # the shipped library (= shared/eval)
 
 
 def library(*replies) -> str:

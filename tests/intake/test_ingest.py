@@ -154,7 +154,7 @@ def test_a_worker_killed_midway_leaves_nothing_and_the_retry_finishes(app, chann
            "DESK_REDIS_URL": app.config["REDIS_URL"], "DESK_SECRET_KEY": "x",
            "DESK_RATELIMIT_STORAGE_URI": app.config["RATELIMIT_STORAGE_URI"]}
     killed = subprocess.run([sys.executable, "-c", KILLED_WORKER, str(event_id)], env=env,
-                            cwd=os.path.dirname(os.path.dirname(__file__)), timeout=60)
+                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))), timeout=60)
     assert killed.returncode == 9
     assert counts() == (1, 0, 0) and statuses() == {"enqueued": 1}  # rolled back, still waiting
     run_jobs()  # the job RQ still holds (or the re-sweep's) finishes the work once

@@ -23,7 +23,7 @@ from desk.inbox.tickets import Message, Ticket
 from tests.conftest import app_config
 from tests.factories import (add_agent_reply, add_customer_message, make_channel, make_customer,
                              make_ticket, minutes)
-from tests.test_migrations import empty_database_url  # noqa: F401 (fixture)
+from tests.core.test_migrations import empty_database_url  # noqa: F401 (fixture)
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 

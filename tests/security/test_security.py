@@ -2,20 +2,20 @@
 
 Where each case lives:
 - 1-14 webhook authenticity, replay, oversize (413) and 10,000-level nested JSON (400):
-  tests/test_webhooks_meta.py, tests/test_webhooks_x.py (security-marked).
-- 16/17 stored XSS: inbox rows (tests/test_inbox_views.py), reports page and 21 CSV formula
-  injection (tests/test_reports.py), suggestions (tests/test_replies.py); here: one sweep over
+  tests/channels/test_webhooks_meta.py, tests/channels/test_webhooks_x.py (security-marked).
+- 16/17 stored XSS: inbox rows (tests/inbox/test_inbox_views.py), reports page and 21 CSV formula
+  injection (tests/reports/test_reports.py), suggestions (tests/replies/test_replies.py); here: one sweep over
   every page that shows customer text and names (ticket, thread, board, escalation queue and
   panel, incident, notification centre, search results, report tables and print, CSV).
 - 35/36/41 IDOR: here, unknown ids and another ticket's tag on every ticket verb -> 404.
 - 40/70 role checks: here, a table-driven walk of app.url_map (CM and anonymous).
 - 43 CORS, 44/45 CSRF on every non-exempt POST route (walk of app.url_map): here.
-- 47 open redirects: tests/test_auth.py. 49-51 sessions, tokens: tests/test_auth.py.
-- 53-60 survey tampering: tests/test_feedback.py. 65-67 mass assignment of the ingest API:
-  tests/test_ingest_api.py. 68 token redaction: tests/test_outbound.py.
+- 47 open redirects: tests/accounts/test_auth.py. 49-51 sessions, tokens: tests/accounts/test_auth.py.
+- 53-60 survey tampering: tests/feedback/test_feedback.py. 65-67 mass assignment of the ingest API:
+  tests/intake/test_ingest_api.py. 68 token redaction: tests/inbox/test_outbound.py.
 - 61-63 SQL-injection-shaped search, filter and sort values -> 400/422 or literal: here.
 - 14 for the JSON API (oversize, deep nesting on /api/v1/): here.
-- schemathesis over /api/v1/openapi.json: tests/test_api_schema.py.
+- schemathesis over /api/v1/openapi.json: tests/views/test_api_schema.py.
 """
 import re
 from datetime import timedelta

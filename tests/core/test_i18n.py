@@ -3,7 +3,7 @@ from pathlib import Path
 
 from babel.messages.pofile import read_po
 
-CATALOGUE = Path(__file__).parent.parent / "desk" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
+CATALOGUE = Path(__file__).parents[2] / "desk" / "translations" / "es" / "LC_MESSAGES" / "messages.po"
 
 
 def _messages():

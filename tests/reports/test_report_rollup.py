@@ -16,7 +16,7 @@ from desk.reports.rollup import (ReportCanned, ReportCell, ReportFrt, ReportServ
 from desk.reports.sources import plan
 from desk.inbox.tickets import Message, Ticket
 from tests.factories import add_agent_reply, make_channel
-from tests.test_reports import JUNE, NOW, _ticket, at, june_dataset
+from tests.reports.test_reports import JUNE, NOW, _ticket, at, june_dataset
 
 UTC = timezone.utc
 

@@ -9,8 +9,8 @@ from desk.commands.replies import replies as replies_group
 from desk.core.extensions import db
 from desk.replies.models import CannedReply
 
-FIXTURES = Path(__file__).parent / "fixtures"
-LIBRARY = Path(__file__).parent.parent / "desk" / "demo" / "canned-replies.json"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+LIBRARY = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"
 CASES = FIXTURES / "suggestions-dev.jsonl"
 
 
