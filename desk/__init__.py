@@ -48,18 +48,29 @@ def _load_areas() -> None:
     Receivers of one signal touch disjoint rows (clocks, escalations, incidents, surveys,
     usage), so the order they were connected in does not change any outcome.
     """
-    # Local for the reason given in create_app.
-    from desk.accounts import audit, tokens, users  # noqa: F401
-    from desk.channels import accounts  # noqa: F401
-    from desk.customers import models  # noqa: F401
-    from desk.escalation import crisis, escalations, rules  # noqa: F401
-    from desk.feedback import activity, surveys  # noqa: F401
-    from desk.inbox import outbound, search_schema, tickets  # noqa: F401
-    from desk.intake import events  # noqa: F401
-    from desk.notify import notifications, webhooks  # noqa: F401
-    from desk.replies import library, models, usage  # noqa: F401
-    from desk.reports import rollup  # noqa: F401
-    from desk.sla import clocks, policies  # noqa: F401
+    # Local for the reason given in create_app; in the order of the flow.
+    import desk.accounts.audit  # noqa: F401
+    import desk.accounts.tokens  # noqa: F401
+    import desk.accounts.users  # noqa: F401
+    import desk.notify.notifications  # noqa: F401
+    import desk.notify.webhooks  # noqa: F401
+    import desk.channels.accounts  # noqa: F401
+    import desk.customers.models  # noqa: F401
+    import desk.inbox.outbound  # noqa: F401
+    import desk.inbox.search_schema  # noqa: F401
+    import desk.inbox.tickets  # noqa: F401
+    import desk.intake.events  # noqa: F401
+    import desk.sla.clocks  # noqa: F401
+    import desk.sla.policies  # noqa: F401
+    import desk.escalation.crisis  # noqa: F401
+    import desk.escalation.escalations  # noqa: F401
+    import desk.escalation.rules  # noqa: F401
+    import desk.replies.library  # noqa: F401
+    import desk.replies.models  # noqa: F401
+    import desk.replies.usage  # noqa: F401
+    import desk.feedback.activity  # noqa: F401
+    import desk.feedback.surveys  # noqa: F401
+    import desk.reports.rollup  # noqa: F401
 
 
 def _finish_config(app: Flask) -> None:

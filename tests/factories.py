@@ -6,11 +6,11 @@ be tested on their own; the ingest tests cover the real path from webhook to tic
 import itertools
 from datetime import datetime, timedelta
 
-from desk.core import signals
 from desk.channels.accounts import Channel
+from desk.core import signals
 from desk.core.clock import now as clock_now
-from desk.customers.models import Customer, CustomerIdentity
 from desk.core.extensions import db
+from desk.customers.models import Customer, CustomerIdentity
 from desk.inbox.tickets import Message, Ticket
 
 _ids = itertools.count(1)

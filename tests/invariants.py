@@ -12,10 +12,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
 from desk.intake.events import WAITING, InboundEvent
 from desk.notify.notifications import Notification
 from desk.sla.policies import SlaClock
-from desk.inbox.tickets import Message, Ticket
 
 
 def _doubles(*columns, where=None) -> list:

@@ -8,8 +8,8 @@ import pathlib
 from sqlalchemy import func, select
 
 from desk.core.extensions import db
-from desk.intake.events import InboundEvent
 from desk.inbox.tickets import Message, Ticket
+from desk.intake.events import InboundEvent
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "webhooks"
 META_SECRET = "meta-app-secret"  # tests/conftest.py app_config

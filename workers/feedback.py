@@ -1,6 +1,6 @@
 """Satisfaction jobs: send a scheduled survey; e-mail the weekly service report."""
-from desk.feedback import surveys as feedback
 from desk.core.clock import now as clock_now
+from desk.feedback import surveys as feedback
 from workers import job
 
 

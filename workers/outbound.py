@@ -1,6 +1,6 @@
 """Outbound jobs: deliver one agent reply to its platform (RQ retries transient failures)."""
-from desk.inbox import outbound
 from desk.core.clock import now
+from desk.inbox import outbound
 from workers import job
 
 

@@ -4,15 +4,13 @@ from datetime import datetime
 from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from desk.core.errors import Conflict, DeskError
 from desk.core.clock import now as clock_now
+from desk.core.errors import Conflict, DeskError
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
 
 PLATFORMS = ("facebook", "instagram", "whatsapp", "x", "tiktok", "youtube", "linkedin",
              "email", "web", "other")
-# Platforms whose events arrive through signed webhooks; the rest come through the ingest API.
-WEBHOOK_PLATFORMS = ("facebook", "instagram", "whatsapp", "x")
 KINDS = ("comment", "dm", "mention")
 
 

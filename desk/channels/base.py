@@ -1,12 +1,11 @@
 """The normalised shape every platform parser produces, and shared parsing helpers (no DB)."""
 import html
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 # Platforms the desk can send replies to; other platforms' replies are recorded only.
 SENDING_PLATFORMS = ("facebook", "instagram", "whatsapp", "x")
-VERBS = ("new", "edit", "delete", "status")
 MAX_NESTING = 64
 
 
@@ -52,19 +51,6 @@ class NormalizedMessage:
     dedupe_key: str = ""
     status: str | None = None  # for verb "status": delivered | read | failed
     error: str | None = None
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["sent_at"] = self.sent_at.isoformat() if self.sent_at else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> "NormalizedMessage":
-        data = dict(data)
-        data["author"] = Author(**data["author"])
-        if data.get("sent_at"):
-            data["sent_at"] = datetime.fromisoformat(data["sent_at"])
-        return cls(**data)
 
 
 @dataclass
@@ -146,7 +132,7 @@ def _epoch(value, divisor: int) -> datetime | None:
     except (TypeError, ValueError):
         return _iso(value)
     # A milliseconds value read as seconds lands tens of thousands of years ahead: implausible,
-    # so the caller falls back to the receipt time (DESIGN.md, SLA start clamping).
+    # so the caller falls back to the receipt time (docs/architecture.md, SLA: the start is clamped).
     if not 0 < number < 32503680000:
         return None
     return datetime.fromtimestamp(number, UTC)

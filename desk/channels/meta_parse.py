@@ -1,6 +1,13 @@
 """Meta event parsing: one stored event (see meta.split) -> NormalizedMessages."""
-from desk.channels.base import (Author, NormalizedMessage, ParseError, as_id, millis,
-                                plain_text, seconds)
+from desk.channels.base import (
+    Author,
+    NormalizedMessage,
+    ParseError,
+    as_id,
+    millis,
+    plain_text,
+    seconds,
+)
 
 FEED_VERBS = {"add": "new", "edited": "edit", "remove": "delete", "hide": "delete"}
 POST_ITEMS = ("post", "status", "photo", "video", "share")

@@ -6,8 +6,15 @@ import hmac
 import logging
 from email.utils import parsedate_to_datetime
 
-from desk.channels.base import (Author, NormalizedMessage, ParseError, RawEvent, as_id, millis,
-                                unescape_once)
+from desk.channels.base import (
+    Author,
+    NormalizedMessage,
+    ParseError,
+    RawEvent,
+    as_id,
+    millis,
+    unescape_once,
+)
 
 log = logging.getLogger(__name__)
 

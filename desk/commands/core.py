@@ -10,13 +10,12 @@ from flask.cli import routes_command, shell_command, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
-from desk.core.process import freeze_startup_objects
-
 from desk.accounts import users as auth
 from desk.accounts.tokens import create_api_token, revoke_api_token
+from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.errors import DeskError
-from desk.channels.accounts import PLATFORMS, add_channel, Channel
 from desk.core.extensions import db
+from desk.core.process import freeze_startup_objects
 from desk.core.queue import QUEUES, redis_connection
 
 

@@ -4,7 +4,8 @@ from datetime import datetime
 import click
 from flask.cli import with_appcontext
 
-from desk.core.clock import as_utc, now as clock_now
+from desk.core.clock import as_utc
+from desk.core.clock import now as clock_now
 from desk.escalation.rules import ladder_sweep
 from desk.notify.webhooks import generate_secret
 

@@ -3,8 +3,8 @@ import click
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from desk.core.errors import DeskError
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.feedback.activity import read_csv, record_events, summarize
 from desk.reports.service import service_report

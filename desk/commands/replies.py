@@ -5,9 +5,10 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from desk.core.errors import DeskError
 from desk.core.clock import now
-from desk.replies.engine import ReplyDoc, evaluate as run
+from desk.core.errors import DeskError
+from desk.replies.engine import ReplyDoc
+from desk.replies.engine import evaluate as run
 from desk.replies.library import export_library, import_library, parse_library
 
 

@@ -12,6 +12,7 @@ from flask import current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, Retry
+
 from desk.core.extensions import db
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 Receivers run inside the publisher's transaction: they may add or change rows and register
 jobs with `desk.core.queue.enqueue_after_commit`, but never commit or roll back themselves.
 Every receiver takes `sender` (the ticket) plus the keyword arguments listed here and `now`.
-Modules connect their receivers at import; `desk/models.py` imports every area module.
+Modules connect their receivers at import; `create_app` imports every such module
+(desk/__init__.py, _load_areas). Receivers of one signal must not depend on each other's order.
 """
 from blinker import Namespace
 

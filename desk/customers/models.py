@@ -12,7 +12,7 @@ from desk.core.types import UTCDateTime
 class Customer(db.Model):
     __table_args__ = (
         # Inbox search by customer name: PostgreSQL full text here; on SQLite an FTS5 table
-        # (desk/inbox_search_schema.py).
+        # (desk/inbox/search_schema.py).
         Index("ix_customer_name_fts", text("to_tsvector('desk_search', display_name)"),
               postgresql_using="gin").ddl_if(dialect="postgresql"),
     )

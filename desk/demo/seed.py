@@ -15,23 +15,20 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from desk.accounts import users as auth
-
-from desk.escalation import escalations
-
-from desk.sla import sweep as sla_sweep
-
-from desk.inbox import actions as ticket_actions
-from desk.feedback.activity import ActivityInput, record_events
 from desk.channels.accounts import Channel, add_channel
 from desk.channels.base import Author, NormalizedMessage
-from desk.demo import content
 from desk.core.extensions import db
+from desk.demo import content
+from desk.escalation import escalations
+from desk.feedback.activity import ActivityInput, record_events
 from desk.feedback.surveys import send_survey
-from desk.intake.messages import ingest
+from desk.inbox import actions as ticket_actions
 from desk.inbox.outbound import deliver, reply_options
+from desk.inbox.tickets import Message, Ticket
+from desk.intake.messages import ingest
 from desk.replies.library import import_library
 from desk.replies.usage import suggest_for_ticket
-from desk.inbox.tickets import Message, Ticket
+from desk.sla import sweep as sla_sweep
 
 DEMO_PASSWORD = "demo-password"
 USERS = [("admin@desk.demo", "Alex Admin", "admin", "en"),

@@ -1,6 +1,6 @@
 """Reputation-crisis detection: a burst of similar negative messages forms one incident.
 
-DESIGN.md: many similar negative messages in a short window (default 5 within 30 minutes,
+docs/architecture.md, Escalation: many similar negative messages in a short window (default 5 within 30 minutes,
 rapidfuzz similarity, across channels) form one incident that groups the tickets and
 escalates to the SMM once; later similar messages join the open incident. While an incident
 that requires approval is open, public replies on its tickets by non-SMMs are held.
@@ -14,17 +14,16 @@ from sqlalchemy import Column, ForeignKey, String, Table, Text, select, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.accounts import audit
-
-from desk.core import signals
 from desk.accounts.users import User
+from desk.core import signals
 from desk.core.extensions import db
-from desk.notify.notifications import notify
 from desk.core.queue import enqueue_after_commit
-from desk.escalation.sentiment import is_negative, tokens
-from desk.inbox.tickets import Message, Ticket
 from desk.core.types import UTCDateTime
 from desk.escalation.escalations import raise_escalation
+from desk.escalation.sentiment import is_negative, tokens
 from desk.escalation.settings import current_settings
+from desk.inbox.tickets import Message, Ticket
+from desk.notify.notifications import notify
 
 incident_tickets = Table(
     "incident_ticket", db.metadata,

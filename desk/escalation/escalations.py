@@ -9,20 +9,29 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import (ForeignKey, Index, String, Text, UniqueConstraint, case, exists, func,
-                        select, update)
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    case,
+    exists,
+    func,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.accounts import audit
-from desk.core.errors import DeskError, NotFound
 from desk.accounts.users import User
+from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
-from desk.notify.notifications import notify
 from desk.core.queue import enqueue_after_commit
-from desk.inbox.tickets import Ticket
 from desk.core.types import UTCDateTime
 from desk.escalation.settings import current_settings
+from desk.inbox.tickets import Ticket
+from desk.notify.notifications import notify
 from desk.notify.webhooks import queue_event
 
 REASONS = ("crisis", "complaint", "legal", "vip", "sla_breach", "other")

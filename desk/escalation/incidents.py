@@ -8,15 +8,15 @@ from sqlalchemy import func, select
 
 from desk.accounts import audit
 from desk.accounts.audit import AuditEvent
-from desk.core.errors import DeskError, NotFound
 from desk.accounts.users import User
+from desk.core.errors import DeskError, NotFound
+from desk.core.extensions import db
 from desk.escalation.crisis import CrisisSignal, Incident, incident_tickets
 from desk.escalation.escalations import Escalation, Forbidden
-from desk.core.extensions import db
-from desk.notify.notifications import notify
-from desk.inbox.tickets import Message, Ticket
 from desk.escalation.escalations import resolve as resolve_escalation
 from desk.inbox.outbound import create_reply, release_reply, reply_options
+from desk.inbox.tickets import Message, Ticket
+from desk.notify.notifications import notify
 
 
 def _require_smm(user: User) -> None:

@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 
 from desk.accounts import audit
 from desk.core.clock import now as clock_now
-from desk.escalation.escalations import REASON_LABELS, Escalation, describe, level_users
 from desk.core.extensions import db
+from desk.escalation.escalations import REASON_LABELS, Escalation, describe, level_users
 from desk.notify.mailer import send_mail
 
 

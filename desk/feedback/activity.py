@@ -7,15 +7,15 @@ import csv
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from desk.core.errors import DeskError
 from desk.core.clock import now as clock_now
-from desk.customers.models import Customer, CustomerIdentity
+from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
+from desk.customers.models import Customer, CustomerIdentity
 
 FUTURE_SLACK = timedelta(minutes=5)  # clock skew allowed on occurred_at
 

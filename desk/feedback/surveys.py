@@ -1,4 +1,4 @@
-"""CSAT surveys (DESIGN.md, Satisfaction): scheduling on resolve, tokens, sending, answers.
+"""CSAT surveys (docs/architecture.md, Satisfaction): scheduling on resolve, tokens, sending, answers.
 
 A survey row is created when a resolved ticket qualifies (it had an agent reply); the link's
 token is made when the survey is sent: 128+ random bits, only its SHA-256 is stored.
@@ -10,18 +10,28 @@ import unicodedata
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import CheckConstraint, ForeignKey, Index, SmallInteger, String, Text, or_, select, update
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from desk.core import signals
-from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.clock import now as clock_now
-from desk.customers.models import Customer
+from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
-from desk.inbox.tickets import Message, Ticket
 from desk.core.types import UTCDateTime
+from desk.customers.models import Customer
 from desk.inbox.outbound import create_reply, reply_options
+from desk.inbox.tickets import Message, Ticket
 
 LANGUAGES = ("en", "es")
 TOKEN_BYTES = 24  # 192 random bits in the link

@@ -15,15 +15,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from desk.accounts import audit
-
+from desk.accounts.users import User
 from desk.core import signals
 from desk.core.errors import Conflict, DeskError, NotFound
-from desk.accounts.users import User
 from desk.core.extensions import db
-from desk.notify.notifications import notify
-from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
 from desk.core.types import parse_id
 from desk.inbox.outbound import create_reply
+from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
+from desk.notify.notifications import notify
 
 
 def _(message: str, **values) -> str:

@@ -14,11 +14,10 @@ from rq import Retry
 from sqlalchemy import select, update
 
 from desk.accounts import audit
-
-from desk.core import signals
-from desk.core.errors import DeskError, NotFound
 from desk.channels import base as channel_base
 from desk.channels.senders import send as platform_send
+from desk.core import signals
+from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
 from desk.inbox.tickets import Message, Ticket

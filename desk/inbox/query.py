@@ -19,12 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import and_, func, literal_column, not_, select, true, tuple_
 from sqlalchemy.orm import joinedload, selectinload
 
-from desk.inbox import search as inbox_search
-from desk.core.errors import DeskError
 from desk.channels.accounts import KINDS, PLATFORMS, Channel
-from desk.customers.models import Customer
+from desk.core.errors import DeskError
 from desk.core.extensions import db
-from desk.inbox.tickets import PRIORITIES, RUNNING_CLOCK_SQL, STATUSES, Message, Tag, Ticket, ticket_tags
+from desk.customers.models import Customer
+from desk.inbox import search as inbox_search
+from desk.inbox.tickets import (
+    PRIORITIES,
+    RUNNING_CLOCK_SQL,
+    STATUSES,
+    Message,
+    Tag,
+    Ticket,
+    ticket_tags,
+)
 
 
 def _(message: str, **values) -> str:

@@ -10,11 +10,11 @@ matched as a literal substring instead, which no index can help.
 Where the words live: on PostgreSQL, GIN indexes over to_tsvector('desk_search', ...) declared
 on the models ('desk_search' is 'simple' with unaccent in front); on SQLite, FTS5 tables over
 message text and customer names (external content, unicode61 without diacritics) kept in
-step by triggers (desk/inbox_search_schema.py).
+step by triggers (desk/inbox/search_schema.py).
 
 Cost: a word with at most RARE_MATCHES hits is answered from its hits (cost grows with the
 hits, not the table). A more common word, or a literal substring, gives a per-ticket test
-that desk/inbox_query.py tries on tickets in list order until the page is full or it has
+that desk/inbox/query.py tries on tickets in list order until the page is full or it has
 tried SCAN_LIMIT of them (cost grows with 1 / the word's share of tickets, up to that bound).
 """
 import json
@@ -25,12 +25,22 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import (Integer, any_, bindparam, false, func, literal_column, or_, select, text,
-                        union_all)
+from sqlalchemy import (
+    Integer,
+    any_,
+    bindparam,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from desk.customers.models import Customer
 from desk.core.extensions import db
+from desk.customers.models import Customer
 from desk.inbox.search_schema import CONFIG, TOKENIZER
 from desk.inbox.tickets import Message, Ticket
 

@@ -7,9 +7,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.clock import now as clock_now
-from desk.customers.models import Customer
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
+from desk.customers.models import Customer
 
 STATUSES = ("open", "pending", "resolved")  # pending = waiting on the customer
 PRIORITIES = ("low", "normal", "high", "urgent")
@@ -39,7 +39,7 @@ class Ticket(db.Model):
         Index("ix_ticket_customer_channel", "customer_id", "channel_id"),
         # The service report selects tickets by the time they were opened.
         Index("ix_ticket_created", "created_at"),
-        # Inbox keyset pagination (desk/inbox_query.py): running clocks by due time, the rest
+        # Inbox keyset pagination (desk/inbox/query.py): running clocks by due time, the rest
         # by last change, resolved by resolution time; each order walks one index.
         Index("ix_ticket_running_due", "status", "sla_due_at", "id",
               postgresql_where=text(RUNNING_CLOCK_SQL), sqlite_where=text(RUNNING_CLOCK_SQL)),
@@ -72,7 +72,7 @@ class Ticket(db.Model):
     resolution_reason: Mapped[str | None] = mapped_column(String(200))
     escalated: Mapped[bool] = mapped_column(default=False)
 
-    # First-response clock (DESIGN.md, SLA semantics), kept on the ticket for fast lists.
+    # First-response clock (docs/architecture.md, SLA), kept on the ticket for fast lists.
     sla_policy_id: Mapped[int | None]
     first_response_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -103,10 +103,10 @@ class Message(db.Model):
     __table_args__ = (
         UniqueConstraint("channel_id", "platform_message_id"),
         Index("ix_message_ticket_sent", "ticket_id", "sent_at"),
-        # Retention (desk/retention.py): did this customer write again after a date?
+        # Retention (desk/reports/retention.py): did this customer write again after a date?
         Index("ix_message_customer_sent", "customer_id", "sent_at"),
         # Inbox search: full-text index over message text (PostgreSQL; SQLite has an FTS5
-        # table instead, and the configuration comes from desk/inbox_search_schema.py).
+        # table instead, and the configuration comes from desk/inbox/search_schema.py).
         Index("ix_message_text_fts", text("to_tsvector('desk_search', text)"),
               postgresql_using="gin").ddl_if(dialect="postgresql"),
     )

@@ -5,21 +5,28 @@ re-sweep enqueues what Redis never got, so an acknowledged event is never lost.
 """
 import json
 import logging
-import time
 from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import (Index, String, Text, UniqueConstraint, case, create_engine, select, text,
-                        update)
+from sqlalchemy import (
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from desk.core.clock import now as clock_now
-from desk.core.extensions import db
-from desk.core.types import UTCDateTime
 from desk.channels.accounts import Channel
 from desk.channels.generic import raw_event
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
 from desk.core.queue import clear_flag, enqueue, set_flag
+from desk.core.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 EVENT_STATES = ("received", "enqueued", "processed", "failed", "dropped")

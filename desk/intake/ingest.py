@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
 from desk.channels import senders
-from desk.channels.parse import parse_event
 from desk.channels.base import NormalizedMessage, SendError, plain_text
+from desk.channels.parse import parse_event
 from desk.core.extensions import db
 from desk.core.queue import clear_flag, enqueue
 from desk.core.txcache import per_transaction
@@ -154,7 +154,6 @@ def _complete_instagram_mentions(messages: list[NormalizedMessage], memo: dict) 
     """Fill in the text, time and post link of Instagram mentions that arrived as bare ids
     (Facebook-login webhooks), from the Graph API. A refused lookup leaves the mention as it
     came (logged): a ticket without text beats a lost mention."""
-    from flask import current_app
     config = current_app.config
     for message in messages:
         if (message.platform != "instagram" or message.kind != "mention" or message.text

@@ -1,9 +1,8 @@
 import logging
 from logging.config import fileConfig
 
-from flask import current_app
-
 from alembic import context
+from flask import current_app
 
 from desk.inbox.search_schema import include_name, repair
 
@@ -98,7 +97,7 @@ def run_migrations_online():
         context.configure(
             connection=connection,
             target_metadata=get_metadata(),
-            include_name=include_name,  # FTS5 tables: desk/inbox_search_schema.py, not models
+            include_name=include_name,  # FTS5 tables: desk/inbox/search_schema.py, not models
             **conf_args
         )
 

@@ -11,10 +11,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from desk.core.errors import DeskError, NotFound
-
 from desk.accounts.users import User
-from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
 from desk.replies import index
 from desk.replies.models import CannedReply

@@ -11,14 +11,14 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from desk.core import signals
 from desk.accounts.users import User
+from desk.core import signals
 from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
 from desk.replies.engine import Suggestion
 from desk.replies.index import engine
 from desk.replies.library import placeholder_values, render
 from desk.replies.models import CannedReply, ReplyExample, ReplyUsage
-from desk.inbox.tickets import Message, Ticket
 
 LEARN_CHARS = 1000  # how much of the answered customer text an example keeps
 

@@ -13,9 +13,9 @@ First-response percentiles come from a histogram (FRT_BUCKET_NOTE says how fine)
 from sqlalchemy import and_, case, func, literal, not_, or_, select
 
 from desk.feedback.surveys import Survey
+from desk.inbox.tickets import Message, Ticket
 from desk.reports.periods import ReportFilter
 from desk.reports.sql import floor_div, micros_between, utc_day
-from desk.inbox.tickets import Message, Ticket
 
 NO_AGENT = 0  # agent key of tickets nobody answered or was assigned (ids start at 1)
 FRT_BUCKET_NOTE = "to the second under a minute, to the minute under a day, to the hour beyond"

@@ -12,15 +12,31 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import delete, func, insert, select, text
 
 from desk.core.extensions import db
-from desk.reports import rollup
-from desk.reports.cells import (CELL_SUMS, TICKET_ROW, canned_pairs, canned_select, cells_select,
-                                frt_select, in_ranges, ticket_rows)
-from desk.reports.rollup import (ReportCanned, ReportCell, ReportFrt, ReportRollup, ReportServed,
-                                 ReportTicket, ReportTicketCanned, report_dirty_customer,
-                                 report_dirty_ticket)
-from desk.reports.sql import dialect
 from desk.inbox.tickets import Ticket
+from desk.reports import rollup
+from desk.reports.cells import (
+    CELL_SUMS,
+    TICKET_ROW,
+    canned_pairs,
+    canned_select,
+    cells_select,
+    frt_select,
+    in_ranges,
+    ticket_rows,
+)
 from desk.reports.retention import served_select
+from desk.reports.rollup import (
+    ReportCanned,
+    ReportCell,
+    ReportFrt,
+    ReportRollup,
+    ReportServed,
+    ReportTicket,
+    ReportTicketCanned,
+    report_dirty_customer,
+    report_dirty_ticket,
+)
+from desk.reports.sql import dialect
 
 CHUNK = 5_000  # tickets or customers replaced per statement (bind-parameter limits)
 _LOCK = 0x5245504F  # pg_advisory_xact_lock key: one refresh at a time ("REPO")

@@ -1,4 +1,4 @@
-"""Retention (DESIGN.md): did the customers we served come back within 90 days?
+"""Retention (docs/architecture.md, Retention): did the customers we served come back within 90 days?
 
 A customer counts once per report, through their last resolved ticket in the scope. They are
 retained if they show any activity in the 90 days after that resolution: a new message on
@@ -18,14 +18,14 @@ from datetime import datetime
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import distinct_on
 
-from desk.feedback.activity import ActivityEvent
 from desk.core.extensions import db
+from desk.feedback.activity import ActivityEvent
 from desk.feedback.surveys import Survey
+from desk.inbox.tickets import Message, Ticket
 from desk.reports.cells import agent_column, answered, filter_conditions, period_conditions, waived
 from desk.reports.periods import ReportFilter
 from desk.reports.rollup import ReportServed, report_dirty_customer
 from desk.reports.sql import dialect, window_closed, within_days
-from desk.inbox.tickets import Message, Ticket
 
 WINDOW_DAYS = 90
 COHORTS = ("within_target", "late", "never_answered")

@@ -23,8 +23,8 @@ from sqlalchemy import BigInteger, Date, Index, Integer, SmallInteger, event, te
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.core.extensions import db
-from desk.inbox.tickets import Message
 from desk.core.types import UTCDateTime
+from desk.inbox.tickets import Message
 
 
 class ReportRollup(db.Model):
@@ -117,7 +117,7 @@ class ReportCanned(CellKey, db.Model):
 
 
 class ReportServed(db.Model):
-    """A resolved, not waived ticket as retention sees it (desk/retention.py)."""
+    """A resolved, not waived ticket as retention sees it (desk/reports/retention.py)."""
 
     __tablename__ = "report_served"
     __table_args__ = (

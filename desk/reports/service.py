@@ -16,14 +16,14 @@ from sqlalchemy import case, func, select, text
 from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.extensions import db
+from desk.escalation.escalations import Escalation
+from desk.inbox.tickets import Ticket
+from desk.replies.models import CannedReply
 from desk.reports import sources
 from desk.reports.cells import NO_AGENT, SUMS, period_conditions
 from desk.reports.periods import ReportFilter
-from desk.reports.sql import dialect, percentiles, seconds_between
-from desk.inbox.tickets import Ticket
-from desk.escalation.escalations import Escalation
-from desk.replies.models import CannedReply
 from desk.reports.retention import retention, retention_dict
+from desk.reports.sql import dialect, percentiles, seconds_between
 
 # First-response time histogram: (upper bound in minutes, label); the last bucket is open.
 FRT_BUCKETS = [(15, "<15m"), (30, "15-30m"), (60, "30-60m"), (120, "1-2h"), (240, "2-4h"),

@@ -13,14 +13,29 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import func, literal, select, union_all
 
 from desk.core.extensions import db
-from desk.reports.cells import (CELL_SUMS, SUMS, canned_pairs, canned_select, cells_select,
-                                filter_conditions, frt_select, in_ranges, period_conditions,
-                                ticket_rows)
+from desk.inbox.tickets import Ticket
+from desk.reports.cells import (
+    CELL_SUMS,
+    SUMS,
+    canned_pairs,
+    canned_select,
+    cells_select,
+    filter_conditions,
+    frt_select,
+    in_ranges,
+    period_conditions,
+    ticket_rows,
+)
 from desk.reports.periods import ReportFilter
 from desk.reports.refresh import midnight, stored_pairs, stored_rows
-from desk.reports.rollup import (ReportCanned, ReportCell, ReportFrt, ReportRollup, ReportTicket,
-                                 report_dirty_ticket)
-from desk.inbox.tickets import Ticket
+from desk.reports.rollup import (
+    ReportCanned,
+    ReportCell,
+    ReportFrt,
+    ReportRollup,
+    ReportTicket,
+    report_dirty_ticket,
+)
 
 
 @dataclass

@@ -1,7 +1,18 @@
 """SQL building blocks that work on SQLite and PostgreSQL: durations, percentiles, buckets."""
 import math
 
-from sqlalchemy import BigInteger, Date, Integer, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from desk.core.extensions import db
 

@@ -12,8 +12,8 @@ from sqlalchemy.orm import selectinload
 from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.extensions import db
-from desk.sla.policies import OPEN_STATES, SlaClock
 from desk.inbox.tickets import Ticket
+from desk.sla.policies import OPEN_STATES, SlaClock
 
 LIVE_STATES = ("on_track", "at_risk", "breached")
 LIST_LIMIT = 50

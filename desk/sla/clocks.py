@@ -1,4 +1,4 @@
-"""First- and next-response clocks (DESIGN.md, SLA semantics).
+"""First- and next-response clocks (docs/architecture.md, SLA).
 
 Every clock is a row in `sla_clock`; the ticket mirrors its latest clock in sla_state,
 sla_due_at and sla_warn_at (the inbox sorts on them) and keeps first_response_*.
@@ -12,11 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from desk.core import signals
-from desk.sla.calendar import add_working_time
 from desk.core.clock import as_utc
 from desk.core.extensions import db
-from desk.sla.policies import OPEN_STATES, RUNNING, SlaClock, SlaPolicy, policy_for
 from desk.inbox.tickets import Message
+from desk.sla.calendar import add_working_time
+from desk.sla.policies import OPEN_STATES, RUNNING, SlaClock, SlaPolicy, policy_for
 
 DEFAULT_TARGET = timedelta(minutes=60)
 DEFAULT_WARNING = timedelta(minutes=15)

@@ -4,16 +4,15 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from desk.core.errors import DeskError, NotFound
-
 from desk.accounts.users import User
-from desk.sla.calendar import Calendar, make_calendar
 from desk.channels.accounts import KINDS, PLATFORMS
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
-from desk.inbox.tickets import PRIORITIES, Ticket
 from desk.core.txcache import per_transaction
 from desk.core.types import UTCDateTime
+from desk.inbox.tickets import PRIORITIES, Ticket
+from desk.sla.calendar import Calendar, make_calendar
 
 CLOCK_KINDS = ("first", "next")
 RUNNING = ("on_track", "at_risk")  # states the sweep still watches; breached waits for a reply
@@ -130,15 +129,38 @@ class SlaClock(db.Model):
 
 
 def default_policy() -> SlaPolicy:
-    """The fallback policy (60 minutes, 24/7, warning 15 minutes before), created if missing."""
-    policy = db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default.is_(True)))
+    """The stored fallback policy, created if missing (write paths only: a new database has
+    it from its migration)."""
+    policy = _stored_default()
     if policy is None:
-        policy = SlaPolicy(name=DEFAULT_NAME, position=10_000, is_default=True,
-                           first_response_minutes=60, next_response_minutes=60,
-                           warning_minutes=15, active=True)
+        policy = unsaved_default()
         db.session.add(policy)
         db.session.flush()
     return policy
+
+
+def unsaved_default() -> SlaPolicy:
+    """The fallback policy's defaults (60 minutes, 24/7, warning 15 minutes before), unsaved."""
+    return SlaPolicy(name=DEFAULT_NAME, position=10_000, is_default=True,
+                     first_response_minutes=60, next_response_minutes=60,
+                     warning_minutes=15, active=True)
+
+
+def _stored_default() -> SlaPolicy | None:
+    return db.session.scalar(select(SlaPolicy).where(SlaPolicy.is_default.is_(True)))
+
+
+def listed_policies() -> list[SlaPolicy]:
+    """Every stored policy in matching order, for pages: read-only, so a missing default is
+    shown unsaved rather than created while a page renders."""
+    stored = list(db.session.scalars(_in_matching_order()))
+    if not any(policy.is_default for policy in stored):
+        stored.append(unsaved_default())
+    return stored
+
+
+def _in_matching_order():
+    return select(SlaPolicy).order_by(SlaPolicy.is_default, SlaPolicy.position, SlaPolicy.id)
 
 
 def ordered_policies() -> list[SlaPolicy]:
@@ -149,16 +171,14 @@ def ordered_policies() -> list[SlaPolicy]:
 
 def _load_policies() -> list[SlaPolicy]:
     default_policy()
-    return list(db.session.scalars(select(SlaPolicy).order_by(
-        SlaPolicy.is_default, SlaPolicy.position, SlaPolicy.id)))
+    return list(db.session.scalars(_in_matching_order()))
 
 
 def policy_for(ticket: Ticket) -> SlaPolicy:
-    """The first active policy whose conditions the ticket meets, else the default."""
-    for policy in ordered_policies():
-        if policy.is_default or (policy.active and policy.matches(ticket)):
-            return policy
-    return default_policy()  # not reached: the default policy is always in the list
+    """The first active policy whose conditions the ticket meets, else the default (the
+    matching order puts the default, which matches everything, last)."""
+    return next(policy for policy in ordered_policies()
+                if policy.is_default or (policy.active and policy.matches(ticket)))
 
 
 def validate_policy(values: dict) -> dict:
@@ -186,6 +206,7 @@ def validate_policy(values: dict) -> dict:
 def save_policy(values: dict, policy_id: int | None = None) -> SlaPolicy:
     """Create or update a policy and commit; DeskError on invalid values or a taken name."""
     clean = validate_policy(values)
+    default_policy()  # a desk with policies of its own always has its fallback stored
     policy = db.session.get(SlaPolicy, policy_id) if policy_id else SlaPolicy()
     if policy is None:
         raise NotFound(f"no SLA policy {policy_id}")

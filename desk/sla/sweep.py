@@ -14,17 +14,17 @@ from typing import NamedTuple
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from sqlalchemy import func, select, text, update
+from sqlalchemy import select, text, update
 
-from desk.core import signals
 from desk.accounts.users import User
+from desk.core import signals
 from desk.core.clock import as_utc
 from desk.core.extensions import db
-from desk.notify.notifications import Notification
 from desk.core.queue import enqueue_after_commit
-from desk.sla.policies import RUNNING, SlaClock
 from desk.inbox.tickets import Ticket
 from desk.notify.mailer import send_mail
+from desk.notify.notifications import Notification
+from desk.sla.policies import RUNNING, SlaClock
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +168,3 @@ def mail_event(clock_id: int, event: str) -> bool:
     body = event_text(event, clock, clock.ticket)
     link = current_app.config["BASE_URL"].rstrip("/") + f"/tickets/{clock.ticket_id}"
     return send_mail(emails, body, f"{body}\n\n{link}\n")
-
-
-def counts_due(now: datetime) -> int:
-    """How many running clocks are past due at `now` (a health figure for the board)."""
-    return db.session.scalar(select(func.count()).select_from(SlaClock).where(
-        SlaClock.state.in_(RUNNING), SlaClock.due_at <= now)) or 0

@@ -1,13 +1,29 @@
 """Blueprints, navigation, error pages and the headers every response carries."""
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
 from desk.core.types import MAX_ID
-from desk.views import (admin, api, auth, board, escalations, filters, hooks, inbox, main,
-                        notifications, replies, reports, responses, sla, survey, tickets)
+from desk.views import (
+    admin,
+    api,
+    auth,
+    board,
+    escalations,
+    filters,
+    hooks,
+    inbox,
+    main,
+    notifications,
+    replies,
+    reports,
+    responses,
+    sla,
+    survey,
+    tickets,
+)
 
 # (endpoint, label, lowest role that sees it)
 NAVIGATION = [

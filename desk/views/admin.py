@@ -8,12 +8,14 @@ from sqlalchemy import select
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
+from desk.accounts import admin
 from desk.accounts import users as auth
 from desk.accounts.tokens import ApiToken, create_api_token, revoke_api_token
 from desk.accounts.users import User
-from desk.views.access import role_required
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.views.access import role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -59,11 +61,10 @@ def users():
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
 def change_role(user_id):
-    user = db.get_or_404(User, user_id)
+    db.get_or_404(User, user_id)
     form = RoleForm()
     if form.validate_on_submit():
-        user.role = form.role.data
-        db.session.commit()
+        user = admin.change_role(user_id, form.role.data, current_user.id, clock_now())
         flash(_("%(name)s is now %(role)s.", name=user.name, role=user.role), "info")
     return redirect(url_for("admin.users"))
 
@@ -71,12 +72,10 @@ def change_role(user_id):
 @bp.route("/users/<int:user_id>/active", methods=["POST"])
 def toggle_active(user_id):
     user = db.get_or_404(User, user_id)
-    if user.id == current_user.id:
+    try:
+        admin.set_active(user.id, not user.active, current_user.id, clock_now())
+    except admin.SelfDeactivation:
         flash(_("You cannot deactivate yourself."), "error")
-        return redirect(url_for("admin.users"))
-    user.active = not user.active
-    user.session_version += 1  # signs the user out everywhere at once
-    db.session.commit()
     return redirect(url_for("admin.users"))
 
 

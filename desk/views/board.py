@@ -2,14 +2,14 @@
 from flask import Blueprint, make_response, render_template, request
 from flask_login import current_user
 
-from desk.sla import board as sla_board
-from desk.core.errors import NotFound
-from desk.views.access import role_required
 from desk.core.clock import now as clock_now
+from desk.core.errors import NotFound
 from desk.core.extensions import db
-from desk.inbox.tickets import Ticket
 from desk.core.types import parse_id
 from desk.inbox.actions import assign
+from desk.inbox.tickets import Ticket
+from desk.sla import board as sla_board
+from desk.views.access import role_required
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 

@@ -1,6 +1,15 @@
 """Escalation queues (leads: level 1; SMMs: level 2 and all), the ticket's escalation panel,
 crisis incident pages and the rules editor."""
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -8,14 +17,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
 from desk.escalation import escalations as service
 from desk.escalation import incidents
-from desk.views.access import role_required
-from desk.core.clock import now as clock_now
 from desk.escalation.crisis import incidents_for
 from desk.escalation.settings import EDITABLE, current_settings, save_settings
-from desk.core.extensions import db
 from desk.inbox.tickets import Ticket
+from desk.views.access import role_required
 
 bp = Blueprint("escalations", __name__)
 

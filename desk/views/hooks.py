@@ -1,7 +1,7 @@
 """Platform webhooks: verify the signature on the raw body, store raw events, answer fast.
 
 Nothing is parsed into tickets here: events are committed to inbound_event and processed by
-the inbound worker after the commit (DESIGN.md, core flow). The platforms' GET handshakes are
+the inbound worker after the commit (docs/architecture.md, The flow). The platforms' GET handshakes are
 Flask views. Their POST deliveries are the one path that takes hundreds of requests a second
 at a peak and needs nothing Flask adds to a request here (session, login, CSRF, rate limits,
 templates), so `WebhookIngress` serves them in front of Flask, inside an app context: through
@@ -15,10 +15,10 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from desk.core.errors import api_error
 from desk.channels import meta, x
 from desk.channels.base import ParseError, load_json
 from desk.core.clock import now as clock_now
+from desk.core.errors import api_error
 from desk.intake.events import record_events
 from desk.views.responses import busy_response, security_headers
 

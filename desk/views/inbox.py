@@ -4,19 +4,17 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from desk.inbox import query as inbox_query
-
-from desk.inbox import presence
-
-from desk.inbox import actions as ticket_actions
-from desk.core.errors import DeskError
 from desk.accounts.users import User
-from desk.views.access import role_required
 from desk.channels.accounts import KINDS, PLATFORMS, Channel
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
-from desk.inbox.tickets import PRIORITIES, STATUSES, Tag
 from desk.core.types import parse_id
+from desk.inbox import actions as ticket_actions
+from desk.inbox import presence
+from desk.inbox import query as inbox_query
+from desk.inbox.tickets import PRIORITIES, STATUSES, Tag
+from desk.views.access import role_required
 
 bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 

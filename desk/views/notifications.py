@@ -2,8 +2,8 @@
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from desk.notify import centre
 from desk.core.clock import now as clock_now
+from desk.notify import centre
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 

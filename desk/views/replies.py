@@ -13,17 +13,17 @@ from sqlalchemy import select
 from wtforms import BooleanField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from desk.replies import library as replies
-from desk.core.errors import DeskError
-from desk.views.access import role_required
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
-from desk.replies.models import CannedReply
-from desk.replies.library import placeholder_values, render
-from desk.replies.index import engine
-from desk.replies.usage import suggest_for_ticket, usage_figures
-from desk.replies.text import SLANG, fold, squeeze
 from desk.inbox.tickets import Ticket
+from desk.replies import library as replies
+from desk.replies.index import engine
+from desk.replies.library import placeholder_values, render
+from desk.replies.models import CannedReply
+from desk.replies.text import SLANG, fold, squeeze
+from desk.replies.usage import suggest_for_ticket, usage_figures
+from desk.views.access import role_required
 
 bp = Blueprint("replies", __name__)
 

@@ -4,15 +4,14 @@ from flask_babel import format_date, format_decimal
 from sqlalchemy import select
 
 from desk.accounts.users import User
-
-from desk.views.access import role_required
 from desk.channels.accounts import Channel
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
-from desk.reports.periods import PRESETS, filters_from_args
-from desk.reports.service import service_report
 from desk.reports.export import to_csv
 from desk.reports.format import duration
+from desk.reports.periods import PRESETS, filters_from_args
+from desk.reports.service import service_report
+from desk.views.access import role_required
 
 bp = Blueprint("reports", __name__)
 

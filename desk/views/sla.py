@@ -8,15 +8,15 @@ from sqlalchemy import select
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from desk.sla import policies
-from desk.core.errors import DeskError
-from desk.views.access import role_required
 from desk.channels.accounts import KINDS, PLATFORMS
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
+from desk.inbox.tickets import PRIORITIES, Ticket
+from desk.sla import policies
 from desk.sla.clocks import clocks_of
 from desk.sla.policies import BusinessCalendar, SlaPolicy
-from desk.inbox.tickets import PRIORITIES, Ticket
+from desk.views.access import role_required
 
 bp = Blueprint("sla", __name__)
 ANY = [("", _l("Any"))]
@@ -93,8 +93,7 @@ def _calendar_choices():
 
 
 def _policy_page(form, editing=None, error=None, status=200):
-    rows = policies.ordered_policies()
-    db.session.commit()  # the default policy may just have been created
+    rows = policies.listed_policies()
     return render_template("sla/policies.html", policies=rows, form=form, editing=editing,
                            error=error, delete_form=FlaskForm()), status
 

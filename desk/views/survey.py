@@ -6,11 +6,11 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db, limiter
+from desk.customers.models import Customer
 from desk.feedback import surveys as feedback
 from desk.views.access import role_required
-from desk.core.clock import now as clock_now
-from desk.customers.models import Customer
-from desk.core.extensions import db, limiter
 from desk.views.api.base import json_body
 
 bp = Blueprint("survey", __name__)

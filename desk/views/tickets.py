@@ -5,17 +5,16 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from desk.inbox import presence
-
-from desk.inbox import actions as ticket_actions
-from desk.core.errors import DeskError
 from desk.accounts.users import User
-from desk.views.access import role_required
 from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
+from desk.core.types import parse_id
+from desk.inbox import actions as ticket_actions
+from desk.inbox import presence
 from desk.inbox.outbound import reply_options
 from desk.inbox.tickets import PRIORITIES, Note, Ticket
-from desk.core.types import parse_id
+from desk.views.access import role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 

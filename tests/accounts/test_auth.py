@@ -2,8 +2,7 @@
 import pytest
 
 from desk.accounts.tokens import create_api_token, revoke_api_token
-
-from desk.accounts.users import set_password, User
+from desk.accounts.users import User, set_password
 from desk.core.extensions import db
 from tests.conftest import PASSWORD
 

@@ -10,8 +10,8 @@ from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.sla.sweep import sweep
-from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 from tests.browser.helpers import sign_in
+from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 pytestmark = pytest.mark.browser
 

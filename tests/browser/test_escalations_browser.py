@@ -6,10 +6,10 @@ import pytest
 from playwright.sync_api import expect
 
 from desk.core.clock import now as clock_now
-from desk.escalation.escalations import escalate
 from desk.core.extensions import db
-from tests.factories import make_channel, make_customer, make_ticket, minutes
+from desk.escalation.escalations import escalate
 from tests.browser.helpers import sign_in
+from tests.factories import make_channel, make_customer, make_ticket, minutes
 
 pytestmark = pytest.mark.browser
 

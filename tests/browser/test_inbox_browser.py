@@ -11,8 +11,8 @@ from sqlalchemy import select
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.inbox.tickets import Message, Ticket
-from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket
 from tests.browser.helpers import sign_in
+from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket
 
 pytestmark = pytest.mark.browser
 

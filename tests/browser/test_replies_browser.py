@@ -6,13 +6,13 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from desk.core.extensions import db
-from desk.replies.models import ReplyUsage
-from desk.replies.library import import_library
 from desk.core.clock import now as clock_now
+from desk.core.extensions import db
 from desk.inbox.tickets import Message
-from tests.factories import make_channel, make_customer, make_ticket
+from desk.replies.library import import_library
+from desk.replies.models import ReplyUsage
 from tests.browser.helpers import sign_in
+from tests.factories import make_channel, make_customer, make_ticket
 
 pytestmark = pytest.mark.browser
 

@@ -8,15 +8,15 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from desk.feedback import surveys as feedback
-from desk.feedback.activity import ActivityEvent
 from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.feedback import surveys as feedback
+from desk.feedback.activity import ActivityEvent
 from desk.feedback.surveys import Survey
 from desk.reports.periods import resolve_period
-from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 from tests.browser.helpers import sign_in
+from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 pytestmark = pytest.mark.browser
 

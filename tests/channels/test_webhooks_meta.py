@@ -6,12 +6,19 @@ import pytest
 from sqlalchemy import select
 
 from desk.core import signals
-from desk.customers.models import CustomerIdentity
 from desk.core.extensions import db
+from desk.customers.models import CustomerIdentity
 from desk.inbox.tickets import Message, Ticket
 from tests.factories import make_channel
-from tests.webhook_helpers import (counts, fixture, fixture_bytes, message_by, post_meta,
-                                   statuses, wire)
+from tests.webhook_helpers import (
+    counts,
+    fixture,
+    fixture_bytes,
+    message_by,
+    post_meta,
+    statuses,
+    wire,
+)
 
 FB_PAGE, PAGE, IG, WA = "137542570280222", "1122334455", "17841405726653026", "106540352242922"
 UTC = timezone.utc

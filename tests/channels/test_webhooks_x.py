@@ -11,8 +11,16 @@ from desk.channels import x
 from desk.core.extensions import db
 from desk.inbox.tickets import Ticket
 from tests.factories import make_channel
-from tests.webhook_helpers import (counts, fixture, fixture_bytes, message_by, post_x, statuses,
-                                   wire, x_signature)
+from tests.webhook_helpers import (
+    counts,
+    fixture,
+    fixture_bytes,
+    message_by,
+    post_x,
+    statuses,
+    wire,
+    x_signature,
+)
 
 UTC = timezone.utc
 

@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from desk.accounts.tokens import ApiToken, token_for_secret
-
 from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.extensions import db

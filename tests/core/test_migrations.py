@@ -4,7 +4,7 @@ import uuid
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from desk import create_app
 from desk.core.extensions import db
@@ -35,6 +35,9 @@ def test_init_db_creates_the_schema_the_models_describe(empty_database_url, redi
         engine = db.engine
         tables = set(inspect(engine).get_table_names())
         assert {"user", "ticket", "message", "inbound_event"} <= tables
+        with engine.connect() as conn:  # the fallback SLA policy comes with the schema
+            assert conn.execute(text("SELECT name, first_response_minutes FROM sla_policy "
+                                     "WHERE is_default")).all() == [("Default", 60)]
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True,
                                                               "include_name": include_name})

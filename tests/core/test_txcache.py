@@ -2,8 +2,8 @@
 from sqlalchemy import select
 
 from desk.core import queue
-from desk.escalation.settings import EscalationSettings, current_settings
 from desk.core.extensions import db
+from desk.escalation.settings import EscalationSettings, current_settings
 from desk.sla.policies import SlaPolicy, ordered_policies
 
 

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
+from desk.core.extensions import db
 from desk.escalation.crisis import CRISIS_LOCK_KEY, Incident
 from desk.escalation.escalations import Escalation
-from desk.core.extensions import db
-from desk.notify.notifications import Notification
 from desk.escalation.sentiment import is_negative, score
 from desk.inbox.tickets import Message, Ticket
+from desk.notify.notifications import Notification
 from tests.factories import make_channel, make_customer, make_ticket, minutes
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)

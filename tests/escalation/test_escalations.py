@@ -6,16 +6,22 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from desk.core import signals
 from desk.accounts.audit import AuditEvent
 from desk.accounts.users import User
-from desk.escalation.settings import matched_keywords, save_settings, DEFAULT_KEYWORDS
+from desk.core import signals
+from desk.core.extensions import db
 from desk.escalation.escalations import Escalation, Forbidden, acknowledge, escalate, resolve
 from desk.escalation.rules import ladder_sweep
-from desk.core.extensions import db
-from desk.notify.notifications import Notification
+from desk.escalation.settings import DEFAULT_KEYWORDS, matched_keywords, save_settings
 from desk.inbox.tickets import Ticket
-from tests.factories import add_agent_reply, add_customer_message, make_customer, make_ticket, minutes
+from desk.notify.notifications import Notification
+from tests.factories import (
+    add_agent_reply,
+    add_customer_message,
+    make_customer,
+    make_ticket,
+    minutes,
+)
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)
 

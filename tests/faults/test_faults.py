@@ -20,15 +20,15 @@ from sqlalchemy import func, select
 
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.core.queue import enqueue
+from desk.inbox.outbound import create_reply, deliver
+from desk.inbox.tickets import Message
 from desk.intake.events import InboundEvent
 from desk.notify.notifications import Notification
-from desk.inbox.outbound import create_reply, deliver
-from desk.core.queue import enqueue
 from desk.sla.policies import SlaClock
 from desk.sla.sweep import sweep
-from desk.inbox.tickets import Message
-from tests.fakeplatform import FakePlatform
 from tests.factories import make_channel, make_ticket, minutes
+from tests.fakeplatform import FakePlatform
 from tests.invariants import assert_invariants
 from tests.webhook_helpers import counts, meta_signature, post_meta, statuses, wire
 

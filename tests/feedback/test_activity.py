@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from desk.feedback.activity import ActivityEvent
 from desk.accounts.tokens import create_api_token
 from desk.core.extensions import db
+from desk.feedback.activity import ActivityEvent
 from tests.factories import make_customer
 
 

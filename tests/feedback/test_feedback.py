@@ -6,14 +6,20 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from desk.feedback import surveys as feedback
-
 from desk.core import signals
 from desk.core.extensions import db
-from desk.feedback.surveys import Survey, parse_rating
 from desk.core.queue import get_queue
+from desk.feedback import surveys as feedback
+from desk.feedback.surveys import Survey, parse_rating
 from desk.inbox.tickets import Message, Ticket
-from tests.factories import add_agent_reply, add_customer_message, make_channel, make_customer, make_ticket, minutes
+from tests.factories import (
+    add_agent_reply,
+    add_customer_message,
+    make_channel,
+    make_customer,
+    make_ticket,
+    minutes,
+)
 
 # The survey page reads the wall clock, so the story happens in the last few hours.
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)

@@ -4,9 +4,9 @@ from datetime import datetime, timezone
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from desk.inbox import query as inbox_query
 from desk.core.errors import DeskError
 from desk.core.extensions import db
+from desk.inbox import query as inbox_query
 from desk.inbox.query import parse_params
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 

@@ -11,19 +11,22 @@ from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
 from desk import create_app
-
-from desk.inbox import query as inbox_query
-
-from desk.inbox import search as inbox_search
-
-from desk.inbox import search_schema as inbox_search_schema
 from desk.core.extensions import db
+from desk.inbox import query as inbox_query
+from desk.inbox import search as inbox_search
+from desk.inbox import search_schema as inbox_search_schema
 from desk.inbox.query import parse_params
 from desk.inbox.tickets import Message, Ticket
 from tests.conftest import app_config
-from tests.factories import (add_agent_reply, add_customer_message, make_channel, make_customer,
-                             make_ticket, minutes)
 from tests.core.test_migrations import empty_database_url  # noqa: F401 (fixture)
+from tests.factories import (
+    add_agent_reply,
+    add_customer_message,
+    make_channel,
+    make_customer,
+    make_ticket,
+    minutes,
+)
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 

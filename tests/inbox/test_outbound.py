@@ -4,21 +4,21 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+from redis import Redis
 from rq.job import Job
 from sqlalchemy import select
-from redis import Redis
 
+from desk.channels.base import Author, NormalizedMessage
 from desk.core import signals
 from desk.core.errors import DeskError, NotFound
-from desk.channels.base import Author, NormalizedMessage
-from desk.customers.models import Customer, CustomerIdentity
 from desk.core.extensions import db
-from desk.intake.messages import ingest
-from desk.inbox.outbound import create_reply, deliver, release_reply, reply_options
 from desk.core.queue import get_queue
+from desk.customers.models import Customer, CustomerIdentity
+from desk.inbox.outbound import create_reply, deliver, release_reply, reply_options
 from desk.inbox.tickets import Message, Ticket
-from tests.fakeplatform import FakePlatform
+from desk.intake.messages import ingest
 from tests.factories import make_channel
+from tests.fakeplatform import FakePlatform
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=UTC)
@@ -309,6 +309,7 @@ def test_reply_form_labels(app_ctx):
 @pytest.mark.faults
 def test_send_interrupted_by_a_killed_worker_is_settled_never_resent(app_ctx, agent, fake, run_jobs):
     from datetime import timedelta
+
     from desk.inbox.outbound import sweep_interrupted
     ticket = ticket_for()
     lost = create_reply(ticket.id, agent.id, "Se cortó", "private", T0)

@@ -5,15 +5,14 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select
 
-from desk.core import signals
-
-from desk.inbox import actions as ticket_actions
 from desk.accounts.audit import AuditEvent
-from desk.core.errors import Conflict, DeskError
 from desk.accounts.users import User
+from desk.core import signals
+from desk.core.errors import Conflict, DeskError
 from desk.core.extensions import db
-from desk.notify.notifications import Notification
+from desk.inbox import actions as ticket_actions
 from desk.inbox.tickets import Ticket
+from desk.notify.notifications import Notification
 from tests.factories import make_ticket, minutes
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)

@@ -7,20 +7,28 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from desk.core import signals
 from desk.channels.base import Author, NormalizedMessage
+from desk.core import signals
 from desk.core.clock import now as clock_now
-from desk.customers.models import Customer, CustomerIdentity
 from desk.core.extensions import db
+from desk.customers.models import Customer, CustomerIdentity
+from desk.inbox.tickets import Ticket
 from desk.intake.events import InboundEvent, resweep
 from desk.intake.ingest import process_events
-from desk.intake.messages import clamp, ingest
 from desk.intake.language import guess_language
-from desk.inbox.tickets import Ticket
+from desk.intake.messages import clamp, ingest
 from tests.factories import make_channel
 from tests.invariants import assert_invariants
-from tests.webhook_helpers import (counts, fixture, fixture_bytes, meta_signature, message_by,
-                                   post_meta, statuses, wire)
+from tests.webhook_helpers import (
+    counts,
+    fixture,
+    fixture_bytes,
+    message_by,
+    meta_signature,
+    post_meta,
+    statuses,
+    wire,
+)
 
 UTC = timezone.utc
 PAGE, FB_PAGE = "1122334455", "137542570280222"
@@ -238,7 +246,7 @@ def test_clamp_keeps_plausible_times():
     assert clamp(datetime(2014, 12, 31, tzinfo=UTC), received) == received
 
 
-# --- Threading rules (DESIGN.md) -----------------------------------------------------------
+# --- Threading rules (docs/architecture.md) ----------------------------------------------
 
 def _dm(mid, sent_at, text="¿Dónde está mi pedido?"):
     return NormalizedMessage(platform="facebook", account_id=PAGE, kind="dm", direction="in",

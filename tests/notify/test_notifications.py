@@ -4,12 +4,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
-from desk.escalation.escalations import acknowledge, escalate
-
-from desk.escalation.rules import ladder_sweep
-from desk.core.extensions import db
-from desk.notify.notifications import Notification, notify
 from desk.accounts.users import User
+from desk.core.extensions import db
+from desk.escalation.escalations import acknowledge, escalate
+from desk.escalation.rules import ladder_sweep
+from desk.notify.notifications import Notification, notify
 from tests.factories import make_ticket, minutes
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=timezone.utc)

@@ -3,7 +3,7 @@
     python tests/perf/bench_escalations.py                         # small, SQLite
     DESK_BENCH_SCALE=large python tests/perf/bench_escalations.py  # larger window and backlog
 
-Budgets (ours, not DESIGN.md's): the crisis receiver costs < 50 ms p95 for a negative message with `window` dissimilar negative messages already in its 30-minute window; a
+Budgets (ours, not docs/architecture.md's): the crisis receiver costs < 50 ms p95 for a negative message with `window` dissimilar negative messages already in its 30-minute window; a
 ladder sweep over `backlog` open escalations, none due, takes < 50 ms (index, not scan).
 """
 import os
@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from tests.perf.common import percentile  # noqa: E402
-
 from desk import create_app  # noqa: E402
 from desk.core.extensions import db  # noqa: E402
+from tests.perf.common import percentile  # noqa: E402
 
 SIZES = {"small": (300, 2_000), "large": (1_500, 20_000)}  # (window, backlog)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -35,11 +34,11 @@ def _result(name, samples, budget_ms, size, stat="p95"):
 
 
 def run(report) -> None:
-    from tests.factories import make_channel, make_customer, make_ticket, minutes
     from desk.escalation import crisis
-    from desk.inbox.tickets import Message
     from desk.escalation.escalations import escalate
     from desk.escalation.rules import ladder_sweep
+    from desk.inbox.tickets import Message
+    from tests.factories import make_channel, make_customer, make_ticket, minutes
     window, backlog = SIZES[os.environ.get("DESK_BENCH_SCALE", "small")]
     folder = tempfile.mkdtemp(prefix="desk-bench-esc-")
     app = create_app({"TESTING": True, "SECRET_KEY": "bench",

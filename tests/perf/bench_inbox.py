@@ -20,13 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from tests.perf.common import percentile  # noqa: E402
-
 from sqlalchemy import func, select  # noqa: E402
 
 from desk import create_app  # noqa: E402
 from desk.core.extensions import db  # noqa: E402
 from desk.inbox.tickets import Ticket  # noqa: E402
+from tests.perf.common import percentile  # noqa: E402
 from tests.perf.generate import generate  # noqa: E402
 
 BUDGET_MS = 50.0

@@ -3,7 +3,7 @@
     python tests/perf/bench_ingest.py                 # small: 5 s at 500 events/s
     python tests/perf/run.py --only ingest --scale large
 
-Budgets (DESIGN.md): webhook acknowledged (verify + durable insert + enqueue) p99 < 50 ms at
+Budgets (docs/architecture.md): webhook acknowledged (verify + durable insert + enqueue) p99 < 50 ms at
 500 events/s; one worker turns >= 300 events/s into tickets. A private redis-server and the
 app under gunicorn run on loopback; signed Messenger deliveries (one event each, 200 contacts,
 5 % duplicates) are posted open-loop at a steady rate. The database is

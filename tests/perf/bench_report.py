@@ -66,8 +66,8 @@ def _busy_minute() -> int:
     open backlog, survey ratings, customers coming back, new tickets. Returns the changes."""
     from sqlalchemy import insert, select, update
 
-    from desk.feedback.activity import ActivityEvent
     from desk.core.extensions import db
+    from desk.feedback.activity import ActivityEvent
     from desk.feedback.surveys import Survey
     from desk.inbox.tickets import Ticket
     from tests.perf.generate import generate
@@ -101,8 +101,8 @@ def bench_size(n: int, backend: str) -> list[dict]:
     from desk import create_app
     from desk.core.extensions import db
     from desk.reports.periods import ReportFilter
-    from desk.reports.service import service_report
     from desk.reports.refresh import refresh_rollup
+    from desk.reports.service import service_report
     from tests.perf.generate import generate
     with tempfile.TemporaryDirectory() as folder:
         url, drop = make_database(backend, folder, "desk_bench_report")

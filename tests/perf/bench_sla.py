@@ -37,8 +37,8 @@ def populate(db, n: int, seed: int = 11) -> None:
     from desk.accounts.users import User
     from desk.channels.accounts import Channel
     from desk.customers.models import Customer
-    from desk.sla.policies import SlaClock, default_policy
     from desk.inbox.tickets import Ticket
+    from desk.sla.policies import SlaClock, default_policy
     rng = random.Random(seed)
     db.session.add(User(email="lead@bench.test", name="Lead", password_hash="x", role="lead"))
     channels = [Channel(platform=p, account_id=f"acct-{p}", name=p) for p in ("instagram", "facebook", "x")]

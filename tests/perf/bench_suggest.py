@@ -17,9 +17,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
-from tests.perf.common import percentile  # noqa: E402
-
 from desk.replies.engine import Engine, ReplyDoc  # noqa: E402
+from tests.perf.common import percentile  # noqa: E402
 
 FIXTURES = HERE.parent / "fixtures"
 LIBRARY_FILE = HERE.parent.parent / "desk" / "demo" / "canned-replies.json"

@@ -22,8 +22,8 @@ from tqdm import tqdm  # noqa: E402
 
 from desk.accounts.users import User, create_user  # noqa: E402
 from desk.channels.accounts import Channel  # noqa: E402
-from desk.customers.models import Customer, CustomerIdentity  # noqa: E402
 from desk.core.extensions import db  # noqa: E402
+from desk.customers.models import Customer, CustomerIdentity  # noqa: E402
 from desk.inbox.tickets import Message, Tag, Ticket, ticket_tags  # noqa: E402
 
 PLATFORMS = [("instagram", .35, ("comment", "dm", "mention")), ("facebook", .25, ("comment", "dm")),

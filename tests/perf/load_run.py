@@ -71,8 +71,13 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakeplatform import FakePlatform  # noqa: E402
 from tests.perf import openloop  # noqa: E402
-from tests.perf.common import (make_database, meta_signature, percentile, start_gunicorn,  # noqa: E402
-                               start_redis)
+from tests.perf.common import (  # noqa: E402
+    make_database,
+    meta_signature,
+    percentile,
+    start_gunicorn,
+    start_redis,
+)
 from tests.perf.generate import EN, ES, FIRST, LAST, PRODUCTS  # noqa: E402
 
 SECRET = "load-meta-secret"
@@ -615,8 +620,8 @@ def check(stack: Stack, posts: list[Post], replies: dict[str, int]) -> dict:
 
     from desk import create_app
     from desk.core.extensions import db
-    from desk.intake.events import InboundEvent
     from desk.inbox.tickets import Message, Ticket
+    from desk.intake.events import InboundEvent
     from tests.invariants import assert_invariants
 
     app = create_app({"DATABASE_URL": stack.url, "REDIS_URL": stack.redis_url, "SECRET_KEY": "load-run",

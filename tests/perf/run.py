@@ -5,7 +5,7 @@
 
 Each bench module exposes run(report), appending dicts with name, n, median_ms, p95_ms,
 p99_ms, budget, ok and data_size. `--scale` is passed to them as DESK_BENCH_SCALE; the
-large scale is the one DESIGN.md's budgets speak of (1M tickets on PostgreSQL). Reports go
+large scale is the one the budgets in docs/architecture.md speak of (1M tickets on PostgreSQL). Reports go
 to tests/perf/reports/<UTC time>.{md,json} so two runs can be compared.
 """
 import argparse

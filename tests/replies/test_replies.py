@@ -7,15 +7,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from desk.core.errors import DeskError
-
 from desk.accounts.users import User
+from desk.core.errors import DeskError
 from desk.core.extensions import db
-from desk.replies.models import CannedReply, ReplyExample, ReplyUsage
-from desk.replies.library import (export_library, import_library, placeholder_values, render, unfilled_placeholders)
 from desk.replies.index import engine
+from desk.replies.library import (
+    export_library,
+    import_library,
+    placeholder_values,
+    render,
+    unfilled_placeholders,
+)
+from desk.replies.models import CannedReply, ReplyExample, ReplyUsage
 from desk.replies.usage import suggest_for_ticket, usage_figures, was_edited
-from tests.factories import add_agent_reply, add_customer_message, make_customer, make_ticket, minutes
+from tests.factories import (
+    add_agent_reply,
+    add_customer_message,
+    make_customer,
+    make_ticket,
+    minutes,
+)
 
 T0 = datetime(2026, 11, 2, 10, 0, tzinfo=timezone.utc)
 LIBRARY = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"  # the shipped library (= shared/eval)

@@ -4,17 +4,25 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, text, update
 
-from desk.feedback.activity import ActivityEvent
 from desk.core.extensions import db
+from desk.feedback.activity import ActivityEvent
 from desk.feedback.surveys import Survey
-from desk.reports.periods import ReportFilter
-from desk.reports.service import service_report
-from desk.reports import rollup
-from desk.reports.refresh import refresh_rollup
-from desk.reports.rollup import (ReportCanned, ReportCell, ReportFrt, ReportServed, ReportTicket,
-                                 ReportTicketCanned, report_dirty_customer, report_dirty_ticket)
-from desk.reports.sources import plan
 from desk.inbox.tickets import Message, Ticket
+from desk.reports import rollup
+from desk.reports.periods import ReportFilter
+from desk.reports.refresh import refresh_rollup
+from desk.reports.rollup import (
+    ReportCanned,
+    ReportCell,
+    ReportFrt,
+    ReportServed,
+    ReportTicket,
+    ReportTicketCanned,
+    report_dirty_customer,
+    report_dirty_ticket,
+)
+from desk.reports.service import service_report
+from desk.reports.sources import plan
 from tests.factories import add_agent_reply, make_channel
 from tests.reports.test_reports import JUNE, NOW, _ticket, at, june_dataset
 

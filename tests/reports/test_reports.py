@@ -5,14 +5,14 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from desk.feedback.activity import ActivityEvent
 from desk.core.extensions import db
+from desk.feedback.activity import ActivityEvent
 from desk.feedback.surveys import Survey
-from desk.reports.periods import ReportFilter, resolve_period
-from desk.reports.service import service_report
-from desk.reports.refresh import refresh_rollup
-from desk.reports.sources import plan
 from desk.inbox.tickets import Message
+from desk.reports.periods import ReportFilter, resolve_period
+from desk.reports.refresh import refresh_rollup
+from desk.reports.service import service_report
+from desk.reports.sources import plan
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 UTC = timezone.utc

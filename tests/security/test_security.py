@@ -25,11 +25,11 @@ from sqlalchemy import select
 
 from desk.accounts.tokens import create_api_token
 from desk.core.clock import now as clock_now
+from desk.core.extensions import db
 from desk.escalation.crisis import Incident
 from desk.escalation.escalations import escalate
-from desk.core.extensions import db
-from desk.notify.notifications import notify
 from desk.inbox.tickets import Tag, Ticket
+from desk.notify.notifications import notify
 from tests.factories import make_channel, make_customer, make_ticket
 
 pytestmark = pytest.mark.security

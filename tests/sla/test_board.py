@@ -3,16 +3,15 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-
-from desk.accounts.users import User
+from sqlalchemy import func, select
 
 from desk.accounts.tokens import create_api_token
+from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.inbox.tickets import Ticket
 from desk.sla.policies import BusinessCalendar, SlaPolicy
 from desk.sla.sweep import sweep
-from desk.inbox.tickets import Ticket
 from tests.factories import add_agent_reply, make_channel, make_ticket, minutes
 
 
@@ -222,3 +221,13 @@ def test_smm_changes_the_default_targets(client, login, make_user, app_ctx):
     policy = db.session.get(SlaPolicy, default_id)
     assert (policy.first_response_minutes, policy.next_response_minutes, policy.warning_minutes) == (45, 90, 10)
     assert policy.is_default and policy.active and policy.platform is None
+
+
+def test_the_policies_page_writes_nothing(client, login, make_user, app_ctx):
+    """A page that renders never creates rows: the default shows unsaved until a write needs
+    it (a new database has it from its migration)."""
+    login(make_user("smm"))
+    page = client.get("/sla/policies").get_data(as_text=True)
+    assert "Default" in page and "60 min" in page
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(SlaPolicy)) == 0

@@ -6,8 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from desk.sla.calendar import (add_working_minutes, add_working_time, is_open, make_calendar,
-                           working_time_between)
+from desk.sla.calendar import (
+    add_working_minutes,
+    add_working_time,
+    is_open,
+    make_calendar,
+    working_time_between,
+)
 
 UTC = timezone.utc
 MADRID = ZoneInfo("Europe/Madrid")

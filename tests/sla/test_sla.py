@@ -3,13 +3,25 @@ from datetime import datetime, timezone
 
 from desk.core import signals
 from desk.core.extensions import db
-from desk.sla.clocks import clocks_of, current_state, latest_clock
-from desk.sla.policies import (BusinessCalendar, SlaPolicy, default_policy, policy_for,
-                               save_calendar, save_policy)
-from desk.sla.sweep import sweep
 from desk.inbox.tickets import Message, Note
-from tests.factories import (add_agent_reply, add_customer_message, make_channel,
-                             make_customer, make_ticket, minutes)
+from desk.sla.clocks import clocks_of, current_state, latest_clock
+from desk.sla.policies import (
+    BusinessCalendar,
+    SlaPolicy,
+    default_policy,
+    policy_for,
+    save_calendar,
+    save_policy,
+)
+from desk.sla.sweep import sweep
+from tests.factories import (
+    add_agent_reply,
+    add_customer_message,
+    make_channel,
+    make_customer,
+    make_ticket,
+    minutes,
+)
 
 T0 = datetime(2026, 3, 10, 14, 2, tzinfo=timezone.utc)
 
@@ -186,6 +198,7 @@ def test_business_hours_policy_skips_the_night(app_ctx):
 
 def test_invalid_policies_are_refused_without_writing(app_ctx):
     import pytest
+
     from desk.core.errors import DeskError
     for bad in ({"name": "", "first_response_minutes": 60, "next_response_minutes": 60},
                 {"name": "a", "first_response_minutes": 0, "next_response_minutes": 60},
@@ -199,6 +212,7 @@ def test_invalid_policies_are_refused_without_writing(app_ctx):
 def test_one_clock_per_ticket_kind_and_cycle_is_enforced_by_the_database(app_ctx):
     import pytest
     from sqlalchemy.exc import IntegrityError
+
     from desk.sla.policies import SlaClock
     ticket = make_ticket(sent_at=T0, now=T0)
     twin = SlaClock(ticket_id=ticket.id, kind="first", cycle=0, target_minutes=60,

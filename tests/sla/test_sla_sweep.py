@@ -8,12 +8,12 @@ from sqlalchemy import func, select
 from desk.core import signals
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
-from desk.notify.notifications import Notification
 from desk.core.queue import enqueue
+from desk.inbox.tickets import Ticket
+from desk.notify.notifications import Notification
 from desk.sla.clocks import latest_clock
 from desk.sla.policies import SlaClock
 from desk.sla.sweep import database_now, sweep
-from desk.inbox.tickets import Ticket
 from tests.factories import add_agent_reply, make_ticket, minutes
 
 T0 = datetime(2026, 3, 10, 14, 2, tzinfo=timezone.utc)

@@ -17,7 +17,7 @@ _INDEXES = (("ix_message_text_fts", "message", "text"), ("ix_customer_name_fts",
 
 
 def _full_text_indexes(config: str) -> None:
-    # The expressions must read exactly as on the models (desk/tickets.py, desk/customers.py).
+    # The expressions must read exactly as on the models (desk/inbox/tickets.py, desk/customers/models.py).
     for name, table, column in _INDEXES:
         op.execute(f"DROP INDEX IF EXISTS {name}")
         op.execute(f"CREATE INDEX {name} ON {table} USING gin (to_tsvector('{config}', {column}))")

@@ -5,10 +5,11 @@ Revises:
 Create Date: 2026-11-23 04:41:22.153364
 
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 import desk.core.types
+
 # revision identifiers, used by Alembic.
 revision = 'dac642f983ce'
 down_revision = None

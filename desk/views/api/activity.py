@@ -4,11 +4,11 @@ from datetime import datetime
 from flask import jsonify
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from desk.feedback.activity import ActivityInput, record_events, summarize
-from desk.views.api.spec import document
-from desk.views.access import token_required
 from desk.core.clock import now as clock_now
+from desk.feedback.activity import ActivityInput, record_events, summarize
+from desk.views.access import token_required
 from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.spec import document
 
 MAX_BATCH = 1000
 

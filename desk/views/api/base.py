@@ -3,11 +3,11 @@ bearer tokens only (so no CSRF), pydantic-validated bodies."""
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
-from desk.views.api.spec import document, openapi
-from desk.core.errors import api_error
-from desk.views.access import token_required
-from desk.core.extensions import csrf
 from desk.channels.base import ParseError, load_json
+from desk.core.errors import api_error
+from desk.core.extensions import csrf
+from desk.views.access import token_required
+from desk.views.api.spec import document, openapi
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

@@ -4,13 +4,13 @@ from typing import Union
 from flask import jsonify
 from pydantic import BaseModel, RootModel
 
-from desk.views.api.spec import document
-from desk.core.errors import api_error
-from desk.views.access import token_required
 from desk.channels.generic import MessageBatch, MessageIn
 from desk.core.clock import now as clock_now
+from desk.core.errors import api_error
 from desk.intake.events import accept_messages, unknown_channels
+from desk.views.access import token_required
 from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.spec import document
 
 
 class IngestBody(RootModel[Union[MessageIn, MessageBatch]]):

@@ -2,14 +2,13 @@
 from flask import jsonify, request
 from pydantic import BaseModel
 
-from desk.views.api.spec import document
-from desk.views.access import token_required
 from desk.core.clock import now as clock_now
 from desk.reports.periods import PRESETS, filters_from_args
-from desk.reports.service import service_report
-from desk.reports.service import Figures
 from desk.reports.retention import Retention
+from desk.reports.service import Figures, service_report
+from desk.views.access import token_required
 from desk.views.api.base import bp
+from desk.views.api.spec import document
 
 
 class ServiceReportOut(BaseModel):

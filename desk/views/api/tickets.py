@@ -8,17 +8,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from desk.views.api.spec import document
-from desk.core.errors import api_error
-from desk.views.access import token_required
 from desk.channels.accounts import PLATFORMS, Channel
 from desk.core.clock import now as clock_now
+from desk.core.errors import api_error
 from desk.core.extensions import db
-from desk.sla.clocks import clocks_of, current_state
-from desk.sla.board import sla_condition
-from desk.inbox.tickets import STATUSES, Ticket
 from desk.core.types import MAX_ID
+from desk.inbox.tickets import STATUSES, Ticket
+from desk.sla.board import sla_condition
+from desk.sla.clocks import clocks_of, current_state
+from desk.views.access import token_required
 from desk.views.api.base import bp
+from desk.views.api.spec import document
 
 SlaFilter = Literal["on_track", "at_risk", "breached", "met", "late", "waived"]
 

@@ -1,0 +1,45 @@
+"""What admins change about other people's accounts: roles and deactivation, each audited."""
+from datetime import datetime
+
+from desk.accounts import audit
+from desk.accounts.users import ROLES, User
+from desk.core.errors import DeskError, NotFound
+from desk.core.extensions import db
+
+
+class SelfDeactivation(DeskError):
+    """An admin tried to deactivate their own account (they would lock themselves out)."""
+
+
+def change_role(user_id: int, role: str, actor_id: int, now: datetime) -> User:
+    """Give a user another role; audited when it changes. Commits."""
+    user = _user(user_id)
+    if role not in ROLES:
+        raise DeskError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if user.role != role:
+        audit.record("user.role_changed", user_id=actor_id, at=now,
+                     data={"user_id": user.id, "from": user.role, "to": role})
+        user.role = role
+    db.session.commit()
+    return user
+
+
+def set_active(user_id: int, active: bool, actor_id: int, now: datetime) -> User:
+    """Deactivate (signed out everywhere at once) or reactivate a user; audited. Commits."""
+    user = _user(user_id)
+    if user.id == actor_id and not active:
+        raise SelfDeactivation("You cannot deactivate yourself.")
+    if user.active != active:
+        user.active = active
+        user.session_version += 1  # voids every session the user has
+        audit.record("user.activated" if active else "user.deactivated", user_id=actor_id,
+                     at=now, data={"user_id": user.id})
+    db.session.commit()
+    return user
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    return user
