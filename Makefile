@@ -2,7 +2,7 @@
 VENV := .venv/bin
 export DESK_DEV ?= 1
 
-.PHONY: setup demo test test-sqlite test-postgresql bench load translations
+.PHONY: setup demo test test-sqlite test-postgresql test-base-time bench load translations
 
 setup:
 	bash .ci/setup
@@ -12,15 +12,18 @@ demo: setup
 	DESK_SANDBOX=true $(VENV)/desk seed-demo --if-empty
 	DESK_SANDBOX=true $(VENV)/desk run
 
+# SQLite, PostgreSQL, and SQLite at a base time (.ci/test): every run, both summaries.
 test: setup
-	DESK_TEST_DB=sqlite $(VENV)/python -m pytest -q -m "not perf"
-	DESK_TEST_DB=postgresql $(VENV)/python -m pytest -q -m "not perf"
+	bash .ci/test
 
 test-sqlite:
-	DESK_TEST_DB=sqlite $(VENV)/python -m pytest -q -m "not perf"
+	bash .ci/test sqlite
 
 test-postgresql:
-	DESK_TEST_DB=postgresql $(VENV)/python -m pytest -q -m "not perf"
+	bash .ci/test postgresql
+
+test-base-time:
+	bash .ci/test base-time
 
 bench: setup
 	$(VENV)/python tests/perf/run.py

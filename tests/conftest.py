@@ -50,6 +50,12 @@ def pytest_sessionfinish(session, exitstatus):
 
 # --- Redis -----------------------------------------------------------------------------
 
+def real_clock_env() -> dict:
+    """This environment without libfaketime (the suite's base-time run, .ci/test): servers keep
+    the machine's clock (redis-server stalls under it; its expiries are relative anyway)."""
+    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A private redis-server on a unix socket (no TCP), for the whole test session."""
@@ -76,7 +82,7 @@ class RedisProcess:
         self.process = subprocess.Popen(
             [self.exe, "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=real_clock_env())
         client = Redis.from_url(self.url)
         for _ in range(250):
             try:
@@ -118,6 +124,33 @@ def database_url(tmp_path_factory):
     yield f"{base}/{name}"
     conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
+
+
+@pytest.fixture
+def new_database_url(tmp_path):
+    """Factory: new_database_url() -> the URL of another empty database (dropped afterwards)."""
+    made = []
+
+    def make():
+        if DB_BACKEND == "sqlite":
+            return f"sqlite:///{tmp_path / f'desk-{uuid.uuid4().hex[:8]}.sqlite3'}"
+        import psycopg
+        name = f"desk_extra_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    yield make
+    if made:
+        import psycopg
+        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True) as admin:
+            for name in made:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def empty_database_url(new_database_url):
+    return new_database_url()
 
 
 def app_config(database_url: str, redis_server) -> dict:

@@ -19,7 +19,7 @@ from desk.channels.accounts import Channel, add_channel
 from desk.channels.base import Author, NormalizedMessage
 from desk.core.extensions import db
 from desk.demo import content
-from desk.escalation import escalations
+from desk.escalation import escalations, rules
 from desk.feedback.activity import ActivityInput, record_events
 from desk.feedback.surveys import send_survey
 from desk.inbox import actions as ticket_actions
@@ -181,7 +181,7 @@ class DemoDesk:
 
     def _do_sweep(self, at: datetime):
         sla_sweep.sweep(at)
-        escalations.ladder_sweep(at)
+        rules.ladder_sweep(at)
         # Leads and the SMM acknowledge most escalations within minutes, as the ladder expects.
         waiting = db.session.scalars(select(escalations.Escalation).where(
             escalations.Escalation.acknowledged_at.is_(None),
@@ -276,7 +276,7 @@ class DemoDesk:
         for message_id in pending:
             deliver(message_id, self.now)
         sla_sweep.sweep(self.now)
-        escalations.ladder_sweep(self.now)
+        rules.ladder_sweep(self.now)
         for escalation in escalations.queue(1, "open")[:3]:
             escalations.acknowledge(escalation.id, self.lead, self.now)
         self.summary["open tickets"] = db.session.scalar(

@@ -1,7 +1,4 @@
 """`desk init-db` builds the schema from the migrations, and the migrations match the models."""
-import uuid
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
@@ -9,21 +6,7 @@ from sqlalchemy import inspect, text
 from desk import create_app
 from desk.core.extensions import db
 from desk.inbox.search_schema import include_name
-from tests.conftest import DB_BACKEND, PG_ADMIN_URL, app_config
-
-
-@pytest.fixture
-def empty_database_url(tmp_path):
-    if DB_BACKEND == "sqlite":
-        yield f"sqlite:///{tmp_path / 'migrated.sqlite3'}"
-        return
-    import psycopg
-    admin = psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), autocommit=True)
-    name = f"desk_migrate_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+from tests.conftest import app_config
 
 
 def test_init_db_creates_the_schema_the_models_describe(empty_database_url, redis_server):

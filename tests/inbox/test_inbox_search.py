@@ -18,7 +18,6 @@ from desk.inbox import search_schema as inbox_search_schema
 from desk.inbox.query import parse_params
 from desk.inbox.tickets import Message, Ticket
 from tests.conftest import app_config
-from tests.core.test_migrations import empty_database_url  # noqa: F401 (fixture)
 from tests.factories import (
     add_agent_reply,
     add_customer_message,
