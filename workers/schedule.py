@@ -5,7 +5,8 @@ once) costs work, never correctness.
 """
 import importlib
 
-from rq.cron import CronScheduler
+from desk.core.queue import redis_connection
+from desk.core.runners import DeskCron, run_cron
 
 # (dotted job name, queue, setting that holds the interval in seconds)
 PERIODIC: list[tuple[str, str, str]] = [
@@ -39,10 +40,10 @@ def cron_registrations(config) -> list[tuple]:
 
 
 def run_scheduler(config) -> None:
-    from desk.core.queue import redis_connection
-    scheduler = CronScheduler(connection=redis_connection(config["REDIS_URL"]), name="desk")
+    """Run the periodic jobs until SIGTERM or Ctrl-C, through Redis outages."""
+    scheduler = DeskCron(connection=redis_connection(config["REDIS_URL"]))
     for func, queue, interval in registrations(config):
         scheduler.register(func, queue, interval=interval)
     for func, queue, cron in cron_registrations(config):
         scheduler.register(func, queue, cron=cron)
-    scheduler.start()
+    run_cron(scheduler)

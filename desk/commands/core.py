@@ -1,7 +1,5 @@
 """Core commands: run, worker, scheduler, init-db, users, tokens, channels."""
 import os
-import signal
-import subprocess
 import sys
 
 import click
@@ -15,8 +13,9 @@ from desk.accounts.tokens import create_api_token, revoke_api_token
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.errors import DeskError
 from desk.core.extensions import db
-from desk.core.process import freeze_startup_objects
+from desk.core.process import Child, Children, freeze_startup_objects
 from desk.core.queue import QUEUES, redis_connection
+from desk.core.runners import run_worker
 
 
 def fail(message: str):
@@ -118,22 +117,22 @@ def channel_list():
 @click.option("--with-scheduler", is_flag=True, help="Also run delayed (enqueue_in) jobs.")
 @with_appcontext
 def worker(queues, burst, with_scheduler):
-    """Run an RQ worker on the desk's queues (jobs run in-process, no fork per job)."""
-    from rq import SimpleWorker
+    """Run an RQ worker on the desk's queues (jobs run in-process, no fork per job); it waits
+    out Redis outages and stops on SIGTERM or Ctrl-C."""
     names = [name.strip() for name in queues.split(",") if name.strip()]
     unknown = set(names) - set(QUEUES)
     if unknown:
         fail(f"unknown queue(s): {', '.join(sorted(unknown))}")
     db.engine.dispose()  # never share pooled connections with a parent process
     freeze_startup_objects()
-    SimpleWorker(names, connection=redis_connection()).work(
-        burst=burst, with_scheduler=with_scheduler)
+    run_worker(names, redis_connection(), burst=burst, with_scheduler=with_scheduler)
 
 
 @click.command("scheduler")
 @with_appcontext
 def scheduler():
-    """Run the periodic jobs (SLA sweep, re-sweeps, reports). Run exactly one."""
+    """Run the periodic jobs (SLA sweep, re-sweeps, reports); it waits out Redis outages.
+    Run exactly one."""
     import importlib
     importlib.import_module("workers.schedule").run_scheduler(current_app.config)
 
@@ -146,18 +145,15 @@ def run(host, port):
     """Development: web server, worker and scheduler together, stopped by Ctrl-C."""
     env = {**os.environ, "DESK_DEV": "1"}
     desk_cmd = [sys.executable, "-m", "desk"]
-    children = [subprocess.Popen(desk_cmd + ["worker", "--with-scheduler"], env=env),
-                subprocess.Popen(desk_cmd + ["scheduler"], env=env)]
-    click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started)")
+    children = Children([Child(desk_cmd + ["worker", "--with-scheduler"], env),
+                         Child(desk_cmd + ["scheduler"], env)]).start()
+    click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started, and "
+               "started again if they exit)")
     try:
         # app.run() refuses to start inside a Flask CLI command; run_simple is what it calls.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
-        for child in children:
-            child.send_signal(signal.SIGTERM)
-        for child in children:
-            child.wait(timeout=15)
-
+        children.stop()
 
 COMMANDS = [init_db, create_user, create_token, revoke_token, channel_group, worker,
             scheduler, run, shell_command, routes_command]
