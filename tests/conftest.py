@@ -50,12 +50,6 @@ def pytest_sessionfinish(session, exitstatus):
 
 # --- Redis -----------------------------------------------------------------------------
 
-def real_clock_env() -> dict:
-    """This environment without libfaketime (the suite's base-time run, .ci/test): servers keep
-    the machine's clock (redis-server stalls under it; its expiries are relative anyway)."""
-    return {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "FAKETIME")}
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """A private redis-server on a unix socket (no TCP), for the whole test session."""
@@ -82,7 +76,7 @@ class RedisProcess:
         self.process = subprocess.Popen(
             [self.exe, "--port", "0", "--unixsocket", str(self.sock), "--unixsocketperm", "700",
              "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=real_clock_env())
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         client = Redis.from_url(self.url)
         for _ in range(250):
             try:

@@ -18,7 +18,7 @@ from sqlalchemy import select, text, update
 
 from desk.accounts.users import User
 from desk.core import signals
-from desk.core.clock import as_utc
+from desk.core.clock import as_utc, moved
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
 from desk.inbox.tickets import Ticket
@@ -41,8 +41,8 @@ def database_now() -> datetime:
     """The database server's clock: the one clock every worker host agrees on (B.5.5)."""
     if db.engine.dialect.name == "sqlite":
         raw = db.session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar()
-        return as_utc(datetime.fromisoformat(raw))
-    return as_utc(db.session.execute(text("SELECT statement_timestamp()")).scalar())
+        return moved(as_utc(datetime.fromisoformat(raw)))
+    return moved(as_utc(db.session.execute(text("SELECT statement_timestamp()")).scalar()))
 
 
 def _claim(condition, values: dict, order, limit: int) -> list:

@@ -165,3 +165,24 @@ def test_area_packages_import_nothing_at_their_door():
     heavy = [name for name, path in modules.items()
              if path.name == "__init__.py" and name not in registries and graph[name]]
     assert heavy == []
+
+
+# docs/architecture.md, Rules between areas: each area imports only the core and the areas
+# before it; the entry points (the app factory, the CLI, WSGI) and views, commands and the
+# demo sit on top.
+LAYERS = ["core", "accounts", "notify", "channels", "customers", "inbox", "intake", "sla",
+          "escalation", "replies", "feedback", "reports"]
+TOP = {"desk", "cli", "__main__", "wsgi", "views", "commands", "demo"}
+
+
+def test_areas_import_only_the_areas_before_them():
+    _modules_, graph = _graph()
+
+    def area(name: str) -> str:
+        return name.split(".")[1] if "." in name else "desk"
+    backwards = sorted({f"{area(name)} -> {area(target)} ({name} imports {target})"
+                        for name, imports in graph.items() for target, _line, _local in imports
+                        if area(name) in LAYERS and area(target) != area(name)
+                        and (area(target) in TOP
+                             or LAYERS.index(area(target)) > LAYERS.index(area(name)))})
+    assert backwards == []

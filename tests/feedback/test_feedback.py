@@ -1,12 +1,13 @@
 """CSAT surveys: scheduling, tokens, the survey page, attacks, DM ratings, agents' view."""
 import hashlib
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from desk.core import signals
+from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.core.queue import get_queue
 from desk.feedback import surveys as feedback
@@ -22,7 +23,7 @@ from tests.factories import (
 )
 
 # The survey page reads the wall clock, so the story happens in the last few hours.
-NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
+NOW = clock_now().replace(microsecond=0) - timedelta(hours=3)
 LINK = re.compile(r"/s/([A-Za-z0-9_-]+)")
 
 
@@ -172,13 +173,13 @@ def test_token_changed_by_one_character_is_404(app_ctx, client, make_user):
 @pytest.mark.security
 def test_expired_survey_shows_a_clear_page_and_takes_no_answer(app_ctx, client, make_user):
     survey, token = sent_survey(make_user("cm"))
-    survey.expires_at = datetime.now(timezone.utc) - minutes(1)
+    survey.expires_at = clock_now() - minutes(1)
     db.session.commit()
     page = client.get(f"/s/{token}")
     assert page.status_code == 410 and b'id="survey-expired"' in page.data
     assert client.post(f"/s/{token}", data={"rating": "5"}).status_code == 410
     with pytest.raises(feedback.SurveyExpired):
-        feedback.answer(token, 5, None, datetime.now(timezone.utc))
+        feedback.answer(token, 5, None, clock_now())
 
 
 @pytest.mark.security
