@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from desk.core.extensions import db
+from desk.inbox.tickets import Message
 from desk.intake.events import InboundEvent
 from tests.factories import make_channel
 from tests.invariants import assert_invariants
@@ -94,3 +95,25 @@ def test_signature_is_checked_on_the_bytes_received_not_the_cleaned_text(channel
     assert post_meta(client, body, signature=meta_signature(cleaned)).status_code == 401
     assert counts() == (0, 0, 0)
     assert post_meta(client, body).status_code == 200
+
+
+def test_over_long_names_and_ids_are_cut_the_same_way_on_every_database(channels, client, run_jobs):
+    """SQLite keeps a 100,000-character name that PostgreSQL refuses: both keep its first 200."""
+    long_id = "c" * 300
+    body = wire({"object": "page", "entry": [{"id": PAGE, "time": 1510092433, "changes": [
+        {"field": "feed", "value": {"from": {"id": "u-1", "name": "\u202e" + "n" * 100_000},
+                                    "item": "comment", "comment_id": cid, "post_id": "1_2",
+                                    "verb": "add", "parent_id": "1_2", "created_time": 1510092431,
+                                    "message": "e\u0301" * 50_000}}
+        for cid in (long_id, long_id + "d")]}]})
+    assert post_meta(client, body).get_json() == {"events": 2, "new": 2}
+    run_jobs()
+    assert statuses() == {"processed": 2}
+    messages = db.session.scalars(select(Message).order_by(Message.id)).all()
+    assert len({m.platform_message_id for m in messages}) == 2  # distinct ids stay distinct
+    assert all(len(m.platform_message_id) == 200 and m.platform_message_id.startswith("c" * 100)
+               for m in messages)
+    assert len(messages[0].text) == 100_000
+    identity = messages[0].ticket.customer.identities[0]
+    assert identity.name == ("\u202e" + "n" * 100_000)[:200]
+    assert_invariants()
