@@ -13,6 +13,7 @@ from desk.channels.base import ParseError, load_json
 from desk.core.errors import DeskError
 from desk.core.storable import any_unstorable, unstorable
 
+
 class UnstorableInput(DeskError):
     """A parameter, form field or JSON value the desk cannot store (400)."""
 

@@ -3,6 +3,7 @@ are a 400 with a clear, translated message on every route, never a 500."""
 import pytest
 from sqlalchemy import func, select
 
+from desk.accounts.tokens import create_api_token
 from desk.core.extensions import db
 from desk.escalation.escalations import Escalation
 from desk.feedback.surveys import Survey
@@ -118,3 +119,11 @@ def test_a_broken_utf8_sequence_in_a_form_is_stored_harmlessly(client, ticket):
     assert response.status_code == 200
     body = db.session.scalar(select(Note.body))
     assert body.endswith(" nota") and not any(0xD800 <= ord(c) <= 0xDFFF for c in body)
+
+
+def test_api_bodies_keep_their_422_for_nul_and_lone_surrogates_anywhere(app_ctx, client):
+    bearer = {"Authorization": f"Bearer {create_api_token('hostile')[1]}"}
+    for body in (b'{"messages": [], "\\ud800": 1}', b'{"messages": [{"text": "\\u0000"}]}'):
+        response = client.post("/api/v1/messages", data=body, headers=bearer,
+                               content_type="application/json")
+        assert response.status_code == 422 and "lone surrogates" in response.get_json()["error"]
