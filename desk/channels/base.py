@@ -1,7 +1,8 @@
 """The normalised shape every platform parser produces, and shared parsing helpers (no DB)."""
+import hashlib
 import html
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 # Platforms the desk can send replies to; other platforms' replies are recorded only.
@@ -51,6 +52,36 @@ class NormalizedMessage:
     dedupe_key: str = ""
     status: str | None = None  # for verb "status": delivered | read | failed
     error: str | None = None
+
+
+# The longest value the desk keeps of each field a platform sends (its columns' lengths),
+# so that an absurd value is cut the same way on SQLite (which never checks) and PostgreSQL
+# (which refuses it): ids keep a hash of the whole so that distinct ids stay distinct.
+ID_LENGTHS = {"platform_message_id": 200, "parent_id": 200, "thread_key": 200}
+AUTHOR_ID_LENGTH = 100
+TEXT_LENGTHS = {"handle": 120, "name": 200}
+URL_LENGTH = 500
+
+
+def fit(message: NormalizedMessage) -> NormalizedMessage:
+    """`message` with every field within the length the desk stores (nothing else changes)."""
+    author = message.author
+    author = replace(author, id=fit_id(author.id, AUTHOR_ID_LENGTH), **{
+        name: getattr(author, name)[:limit] for name, limit in TEXT_LENGTHS.items()
+        if isinstance(getattr(author, name), str)})
+    ids = {name: fit_id(getattr(message, name), limit) for name, limit in ID_LENGTHS.items()
+           if isinstance(getattr(message, name), str)}
+    # A URL cut short leads nowhere: one too long to keep is left out.
+    url = message.post_url if message.post_url and len(message.post_url) <= URL_LENGTH else None
+    return replace(message, author=author, post_url=url, **ids)
+
+
+def fit_id(value: str, limit: int) -> str:
+    """`value` if it fits in `limit` characters, else its head and a hash of the whole."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return value[:limit - len(digest) - 1] + ":" + digest
 
 
 @dataclass

@@ -26,6 +26,7 @@ from desk.channels.generic import raw_event
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.core.queue import clear_flag, enqueue, set_flag
+from desk.core.storable import storable, storable_text, unstorable
 from desk.core.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -65,15 +66,28 @@ def _dedupe_key(key: str) -> str:
     return key[:180] + ":" + hashlib.sha256(key.encode()).hexdigest()
 
 
+def _payload(payload) -> str:
+    """The event's JSON as stored: NUL and lone surrogates, which no database takes, become
+    U+FFFD here, so the stored event and everything parsed from it hold only storable text."""
+    stored = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    # json.dumps writes a NUL as the escape \u0000 and a lone surrogate as itself: one scan of
+    # the text, and the walk only for the rare event that needs it (or quotes a literal \u0000).
+    if "\\u0000" in stored or unstorable(stored):
+        stored = json.dumps(storable(payload), ensure_ascii=False, separators=(",", ":"))
+    return stored
+
+
 def record_events(source: str, events: list, now: datetime, enqueue: bool = True) -> list[int]:
     """Store raw events once each (ON CONFLICT DO NOTHING), committed, then enqueue the new ones.
 
-    Returns the ids of the events stored by this call (duplicates are left out).
+    Keys and payloads are made storable first (core/storable.py), so one event's text never
+    fails the statement that stores its whole delivery. Returns the ids of the events stored
+    by this call (duplicates are left out).
     """
     if not events:
         return []
-    rows = [{"source": source, "dedupe_key": _dedupe_key(event.dedupe_key),
-             "payload": json.dumps(event.payload, ensure_ascii=False, separators=(",", ":")),
+    rows = [{"source": source, "dedupe_key": _dedupe_key(storable_text(event.dedupe_key)),
+             "payload": _payload(event.payload),
              "status": "received", "attempts": 0, "received_at": now} for event in events]
     # The caller's work first: the events commit on their own. (A webhook has no session:
     # asking would make one, to be torn down after the request.)

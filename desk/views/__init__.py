@@ -15,6 +15,7 @@ from desk.views import (
     filters,
     hooks,
     inbox,
+    inputs,
     main,
     notifications,
     replies,
@@ -55,6 +56,7 @@ def register_views(app) -> None:
     app.context_processor(_navigation)
     app.jinja_env.globals["get_locale"] = get_locale
     app.wsgi_app = hooks.WebhookIngress(app, app.wsgi_app)
+    inputs.register(app)
     responses.register(app)
     filters.register(app)
 

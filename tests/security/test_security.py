@@ -16,6 +16,10 @@ Where each case lives:
 - 61-63 SQL-injection-shaped search, filter and sort values -> 400/422 or literal: here.
 - 14 for the JSON API (oversize, deep nesting on /api/v1/): here.
 - schemathesis over /api/v1/openapi.json: tests/views/test_api_schema.py.
+- text no database stores (NUL, lone surrogates) in forms and parameters -> 400:
+  tests/security/test_unstorable_input.py; in signed webhooks -> stored, made storable:
+  tests/channels/test_webhooks_hostile_text.py; generated hostile strings on every route and
+  platform (no 5xx, I1-I6): tests/security/test_hostile_properties.py.
 """
 import re
 from datetime import timedelta

@@ -5,6 +5,7 @@ from pydantic import BaseModel, ValidationError
 
 from desk.channels.base import ParseError, load_json
 from desk.core.errors import api_error
+from desk.core.storable import any_unstorable
 from desk.core.extensions import csrf
 from desk.views.access import token_required
 from desk.views.api.spec import document, openapi
@@ -27,25 +28,15 @@ def parse_body(model: type[BaseModel]):
     data = json_body()
     if data is None:
         raise BadBody(api_error(400, "the body must be valid JSON (Content-Type: application/json)"))
-    if _has_nul(data):  # PostgreSQL text cannot hold NUL: refuse it here, not with a 500 later
-        raise BadBody(api_error(422, "text must not contain NUL (\\u0000) characters"))
+    if any_unstorable(data):  # no database stores it: refuse it here, not with a 500 later
+        raise BadBody(api_error(422, "text must not contain NUL (\\u0000) characters "
+                                     "or lone surrogates"))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                    for e in exc.errors(include_url=False, include_input=False)]
         raise BadBody(api_error(422, "the body does not match the schema", details=details))
-
-
-def _has_nul(data) -> bool:
-    """True if any key or string in the (depth-bounded) JSON contains a NUL character."""
-    if isinstance(data, str):
-        return "\x00" in data
-    if isinstance(data, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in data.items())
-    if isinstance(data, list):
-        return any(_has_nul(v) for v in data)
-    return False
 
 
 class BadBody(Exception):
