@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
 from redis import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from desk import create_app
 from desk.core.extensions import db
@@ -189,16 +190,29 @@ def _clean_state(request):
     with app.app_context():
         db.session.remove()
         tables = [t.name for t in reversed(db.metadata.sorted_tables)]
-        with db.engine.begin() as conn:
-            if db.engine.dialect.name == "postgresql":
-                names = ", ".join(f'"{t}"' for t in tables)
-                conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f'DELETE FROM "{table}"'))
+        for attempt in range(5):
+            try:
+                _empty(tables)
+                break
+            except DBAPIError as exc:
+                # A browser test's page may still be polling the live server: its request
+                # and TRUNCATE can deadlock, and PostgreSQL aborts one of them. Try again.
+                if attempt == 4 or "deadlock" not in str(exc).lower():
+                    raise
+                time.sleep(0.2)
     server = request.getfixturevalue("redis_server")
     if server.process and server.process.poll() is None:
         Redis.from_url(server.url).flushdb()
+
+
+def _empty(tables: list[str]) -> None:
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f'DELETE FROM "{table}"'))
 
 
 @pytest.fixture
