@@ -15,6 +15,7 @@ PERIODIC: list[tuple[str, str, str]] = [
     ("workers.inbound.resweep", "inbound", "INBOUND_RESWEEP_SECONDS"),
     ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
     ("workers.reports.refresh_rollup", "default", "REPORT_ROLLUP_SECONDS"),
+    ("workers.feedback.resweep_surveys", "default", "SURVEY_RESWEEP_SECONDS"),
 ]
 
 

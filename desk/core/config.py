@@ -71,6 +71,8 @@ class Defaults:
     CSAT_DELAY_SECONDS = 3600  # after the resolution, before the survey goes out
     CSAT_MIN_DAYS_BETWEEN = 7  # at most one survey per customer in this many days
     CSAT_EXPIRY_DAYS = 14
+    SURVEY_STALE_SECONDS = 120  # scheduled surveys this far past due are enqueued again
+    SURVEY_RESWEEP_SECONDS = 60
     CSAT_MESSAGE_EN = "Hi {name}, how did we do? Rate our answer from 1 to 5 here: {link} (or just reply with a number)."
     CSAT_MESSAGE_ES = "Hola {name}, ¿qué tal te atendimos? Valora nuestra respuesta del 1 al 5 aquí: {link} (o responde solo con un número)."
     SURVEY_RATE_LIMIT = "30 per minute"  # per IP on /s/<token>: token guessing is pointless

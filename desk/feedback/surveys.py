@@ -27,7 +27,7 @@ from desk.core import signals
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
-from desk.core.queue import enqueue_after_commit
+from desk.core.queue import enqueue, enqueue_after_commit
 from desk.core.types import UTCDateTime
 from desk.customers.models import Customer
 from desk.inbox.outbound import create_reply, reply_options
@@ -176,6 +176,20 @@ def send_survey(ticket_id: int, now: datetime) -> Survey | None:
         survey.message_id = getattr(message, "id", None)
         db.session.commit()
     return survey
+
+
+def resweep(now: datetime) -> int:
+    """Enqueue the send of every survey still scheduled SURVEY_STALE_SECONDS after it fell
+    due (its delayed job was lost: Redis restarted without its data, or was down when the
+    ticket was resolved); returns how many. The send is idempotent, so a survey whose job
+    merely runs late is not sent twice."""
+    cutoff = now - timedelta(seconds=int(current_app.config["SURVEY_STALE_SECONDS"]))
+    ticket_ids = db.session.scalars(select(Survey.ticket_id).where(
+        Survey.state == "scheduled", Survey.send_after <= cutoff)
+        .order_by(Survey.send_after).limit(500)).all()
+    db.session.commit()
+    return sum(enqueue("default", "workers.feedback.send_survey", ticket_id) is not None
+               for ticket_id in ticket_ids)
 
 
 def survey_message(survey: Survey, raw_token: str) -> str:

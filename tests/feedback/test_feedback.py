@@ -4,6 +4,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from desk.core import signals
@@ -354,3 +355,20 @@ def test_agents_never_see_a_survey_token_in_the_ticket_or_the_inbox(app_ctx, mak
         page = client.get(url)
         assert page.status_code == 200, url
         assert token not in page.get_data(as_text=True), url
+
+
+def test_a_survey_whose_delayed_job_was_lost_is_sent_by_the_resweep(app_ctx, make_user, redis_server):
+    """Redis restarted without its data (or was down at the resolution): the survey's delayed
+    job is gone, but the database knows it is due, and the periodic re-sweep sends it once."""
+    ticket = served_ticket(make_user("cm"))  # resolved at NOW + 10 min: due at NOW + 70 min
+    Redis.from_url(redis_server.url).flushdb()  # the delayed job is lost
+    stale = app_ctx.config["SURVEY_STALE_SECONDS"]
+    assert feedback.resweep(NOW + minutes(70) + timedelta(seconds=stale - 1)) == 0  # not yet
+    assert feedback.resweep(NOW + minutes(70) + timedelta(seconds=stale)) == 1
+    queued = get_queue("default")
+    assert [(job.func_name, job.args) for job in queued.get_jobs()] == [
+        ("workers.feedback.send_survey", (ticket.id,))]
+    from workers.feedback import send_survey
+    assert send_survey(ticket.id) == "sent"
+    assert feedback.resweep(NOW + timedelta(days=1)) == 0  # sent: nothing left to re-send
+    assert db.session.scalar(select(db.func.count(Message.id)).where(Message.automatic.is_(True))) == 1
