@@ -56,10 +56,12 @@ def revoke_api_token(token_id: int, now: datetime | None = None) -> ApiToken:
 
 
 def token_for_secret(raw: str) -> ApiToken | None:
-    """The live token matching a bearer secret, or None."""
+    """The live token matching a bearer secret (not revoked, its user active), or None."""
     if not raw or not raw.startswith("desk_"):
         return None
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
     if token is None or token.revoked_at is not None:
         return None
+    if token.user is not None and not token.user.active:
+        return None  # a deactivated user's tokens stop with their sign-in
     return token

@@ -38,3 +38,18 @@ def token_required(view):
         g.api_token = token
         return view(*args, **kwargs)
     return wrapped
+
+
+def token_role(role: str):
+    """API view decorator, under `token_required`: a token acting for a user does no more than
+    that user could in the interface (at least `role`, else 403 JSON). A token made for no
+    user (`desk create-token` without --user) is an integration's and is not capped."""
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            user = g.api_token.user
+            if user is not None and not user.has_role(role):
+                return api_error(403, f"this token's user is not allowed here (needs {role})")
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator

@@ -130,3 +130,31 @@ def test_security_headers_on_every_page(client):
 def test_interface_speaks_spanish(client):
     response = client.get("/login", headers={"Accept-Language": "es-ES,es;q=0.9"})
     assert "Iniciar sesión".encode() in response.data
+
+
+def test_a_deactivated_users_tokens_stop_working(app, client, make_user):
+    user = make_user("cm")
+    with app.app_context():
+        _token, raw = create_api_token("bot", db.session.get(User, user.id))
+    auth = {"Authorization": f"Bearer {raw}"}
+    assert client.get("/api/v1/me", headers=auth).status_code == 200
+    with app.app_context():
+        db.session.get(User, user.id).active = False
+        db.session.commit()
+    assert client.get("/api/v1/me", headers=auth).status_code == 401
+    assert client.get("/api/v1/tickets", headers=auth).status_code == 401
+    assert client.post("/api/v1/messages", json={}, headers=auth).status_code == 401
+
+
+def test_a_token_does_no_more_than_its_user_could(app, client, make_user):
+    """The service report is for SMMs in the interface, and so through their tokens."""
+    with app.app_context():
+        secrets = {role: create_api_token(role, db.session.get(User, make_user(role).id))[1]
+                   for role in ("cm", "lead", "smm")}
+        _token, integration = create_api_token("integration")  # no user: an integration's
+    for role, expected in (("cm", 403), ("lead", 403), ("smm", 200)):
+        response = client.get("/api/v1/reports/service", headers={"Authorization": f"Bearer {secrets[role]}"})
+        assert response.status_code == expected, role
+    assert client.get("/api/v1/reports/service",
+                      headers={"Authorization": f"Bearer {integration}"}).status_code == 200
+    assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {secrets['cm']}"}).status_code == 200

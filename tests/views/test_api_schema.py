@@ -23,7 +23,7 @@ def api_schema(app):
 @pytest.fixture
 def bearer(app_ctx, make_user):
     """A token, and a little data so that list and detail operations return real rows."""
-    user = make_user("lead")
+    user = make_user("smm")  # every operation, the SMM-only report included, answers in full
     from desk.accounts.users import User
     from desk.core.extensions import db
     _, secret = create_api_token("schemathesis", db.session.get(User, user.id))
