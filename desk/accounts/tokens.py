@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, String, select
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, joinedload, mapped_column, relationship
 
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError, NotFound
@@ -59,7 +59,8 @@ def token_for_secret(raw: str) -> ApiToken | None:
     """The live token matching a bearer secret (not revoked, its user active), or None."""
     if not raw or not raw.startswith("desk_"):
         return None
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash_token(raw)))
+    token = db.session.scalar(select(ApiToken).options(joinedload(ApiToken.user))
+                             .where(ApiToken.token_hash == _hash_token(raw)))  # one query per call
     if token is None or token.revoked_at is not None:
         return None
     if token.user is not None and not token.user.active:

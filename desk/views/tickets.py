@@ -36,10 +36,6 @@ def _me() -> User:
     return current_user._get_current_object()
 
 
-def _reply_options(ticket) -> list[str]:
-    return reply_options(ticket)
-
-
 def _thread(ticket):
     """Messages and notes in time order."""
     notes = db.session.scalars(select(Note).where(Note.ticket_id == ticket.id)
@@ -57,7 +53,7 @@ def _context(ticket, **extra):
     users = db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name)).all()
     return {"ticket": ticket, "now": now, "thread": _thread(ticket), "history": history,
             "users": users, "priorities": PRIORITIES, "reasons": ticket_actions.NO_REPLY_REASONS,
-            "reply_options": _reply_options(ticket), "me": current_user,
+            "reply_options": reply_options(ticket), "me": current_user,
             "last_seen_id": ticket_actions.last_message_id(ticket.id),
             "handles": ticket_actions.mention_handles(), **extra}
 
