@@ -40,7 +40,7 @@ class Defaults:
     SANDBOX = False  # record outbound replies instead of sending them (demo)
     PLATFORM_TIMEOUT = 10  # seconds for one outbound platform call
     OUTBOUND_RETRY_INTERVALS = "10,30,120,600,1800"  # backoff between send retries (seconds)
-    INBOUND_LOCK_TIMEOUT_MS = 2000  # PostgreSQL: a webhook waits this long for a lock, then 503
+    INBOUND_LOCK_TIMEOUT_MS = 2000  # a webhook waits this long for a lock, then 503
     INBOUND_STALE_SECONDS = 120  # events waiting longer than this are re-enqueued by the re-sweep
     OUTBOUND_SWEEP_SECONDS = 300  # how often interrupted sends are looked for
     OUTBOUND_STUCK_SECONDS = 600  # a send claimed longer ago than this was interrupted

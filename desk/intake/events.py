@@ -150,11 +150,14 @@ def _store_connection():
                                insertmanyvalues_page_size=STORE_PAGE_SIZE)
         engine = app.extensions.setdefault("desk_event_store", engine)
     connection = engine.connect()
-    if engine.dialect.name == "postgresql":  # a locked table fails fast (503), never hangs
-        budget = int(app.config["INBOUND_LOCK_TIMEOUT_MS"])
-        if connection.info.get("lock_timeout") != budget:  # set once per pooled connection
-            connection.exec_driver_sql(f"SET lock_timeout = {budget}")
-            connection.info["lock_timeout"] = budget
+    # A locked table fails fast (503), never hangs: on PostgreSQL the lock timeout, on SQLite
+    # the busy timeout (30 s elsewhere, desk/core/extensions.py) are the budget.
+    budget = int(app.config["INBOUND_LOCK_TIMEOUT_MS"])
+    if connection.info.get("lock_timeout") != budget:  # set once per pooled connection
+        setting = "SET lock_timeout = {}" if engine.dialect.name == "postgresql" \
+            else "PRAGMA busy_timeout = {}"
+        connection.exec_driver_sql(setting.format(budget))
+        connection.info["lock_timeout"] = budget
     return connection
 
 

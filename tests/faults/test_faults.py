@@ -143,8 +143,8 @@ def test_redis_down_during_http_webhooks_then_the_resweep_job_processes_each_onc
 
 def test_a_locked_database_answers_503_then_accepts_once_unlocked(app, channel, client, run_jobs,
                                                                   monkeypatch):
-    """Decision: a webhook that cannot get the lock within its budget (SQLite: the 5 s busy
-    timeout; PostgreSQL: INBOUND_LOCK_TIMEOUT_MS) answers 503 JSON with Retry-After, writes
+    """Decision: a webhook that cannot get the lock within its budget (INBOUND_LOCK_TIMEOUT_MS: SQLite's
+    busy timeout, PostgreSQL's lock timeout) answers 503 JSON with Retry-After, writes
     nothing, and the provider's retry is stored once; a lock released within the budget is
     simply waited for."""
     body = envelope(messaging("m_locked", "psid-lock"))
