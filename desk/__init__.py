@@ -1,7 +1,8 @@
 """The desk: a shared response desk for social-media customer service."""
 import os
+from datetime import timedelta
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 
 from desk.core.config import ROOT, Defaults, database_uri
@@ -48,9 +49,13 @@ def _load_areas() -> None:
     Receivers of one signal touch disjoint rows (clocks, escalations, incidents, surveys,
     usage), so the order they were connected in does not change any outcome.
     """
-    # Local for the reason given in create_app; in the order of the flow.
+    # Local for the reason given in create_app; in the order of the flow, not sorted.
+    # isort: off
     import desk.accounts.audit  # noqa: F401
+    import desk.accounts.passwords  # noqa: F401
+    import desk.accounts.sessions  # noqa: F401
     import desk.accounts.tokens  # noqa: F401
+    import desk.accounts.twofactor  # noqa: F401
     import desk.accounts.users  # noqa: F401
     import desk.notify.notifications  # noqa: F401
     import desk.notify.webhooks  # noqa: F401
@@ -71,6 +76,7 @@ def _load_areas() -> None:
     import desk.feedback.activity  # noqa: F401
     import desk.feedback.surveys  # noqa: F401
     import desk.reports.rollup  # noqa: F401
+    # isort: on
 
 
 def _finish_config(app: Flask) -> None:
@@ -79,6 +85,7 @@ def _finish_config(app: Flask) -> None:
             raise RuntimeError("DESK_SECRET_KEY must be set (a long random string)")
         app.config["SECRET_KEY"] = "dev-only-not-secret"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
+    app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=int(app.config["REMEMBER_DAYS"]))
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # A rate limiter whose Redis is down must not lock everyone out of the desk.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
@@ -86,13 +93,18 @@ def _finish_config(app: Flask) -> None:
 
 
 def select_locale() -> str | None:
-    """The user's chosen language, else the browser's best match among ours."""
+    """The user's chosen language, else the browser's best match among ours; outside a
+    request (a command, a job), None: the default, unless force_locale says otherwise."""
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated:
         return current_user.timezone
     return None

@@ -1,7 +1,7 @@
 """What admins change about other people's accounts: roles and deactivation, each audited."""
 from datetime import datetime
 
-from desk.accounts import audit
+from desk.accounts import audit, sessions
 from desk.accounts.users import ROLES, User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
@@ -24,6 +24,27 @@ def change_role(user_id: int, role: str, actor_id: int, now: datetime) -> User:
     return user
 
 
+def edit_user(user_id: int, *, name: str, role: str, locale: str | None, timezone: str,
+              actor_id: int, now: datetime) -> User:
+    """Change a user's name, role, language and time zone; the changed fields are audited
+    (from and to). Commits."""
+    user = _user(user_id)
+    if role not in ROLES:
+        raise DeskError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if not name.strip():
+        raise DeskError("a user needs a name")
+    wanted = {"name": name.strip(), "role": role, "locale": locale or None, "timezone": timezone}
+    changed = {field: {"from": getattr(user, field), "to": value}
+               for field, value in wanted.items() if getattr(user, field) != value}
+    if changed:
+        for field, change in changed.items():
+            setattr(user, field, change["to"])
+        audit.record("user.edited", user_id=actor_id, at=now,
+                     data={"user_id": user.id, "changes": changed})
+    db.session.commit()
+    return user
+
+
 def set_active(user_id: int, active: bool, actor_id: int, now: datetime) -> User:
     """Deactivate (signed out everywhere at once) or reactivate a user; audited. Commits."""
     user = _user(user_id)
@@ -31,7 +52,7 @@ def set_active(user_id: int, active: bool, actor_id: int, now: datetime) -> User
         raise SelfDeactivation("You cannot deactivate yourself.")
     if user.active != active:
         user.active = active
-        user.session_version += 1  # voids every session the user has
+        sessions.end_sessions(user.id, now)  # signed out everywhere at once
         audit.record("user.activated" if active else "user.deactivated", user_id=actor_id,
                      at=now, data={"user_id": user.id})
     db.session.commit()

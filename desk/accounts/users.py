@@ -1,13 +1,16 @@
-"""Users, roles and passwords; the session loader that voids sessions of an older version."""
+"""Users, roles, passwords and sign-in; the loader that admits only live server-side sessions."""
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import String, select
+from sqlalchemy import BigInteger, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from desk.accounts import audit, sessions
 from desk.accounts.tokens import ApiToken
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError
@@ -16,6 +19,8 @@ from desk.core.types import UTCDateTime
 
 # Roles are ordered: each one can do what the ones before it can.
 ROLES = ("cm", "lead", "smm", "admin")
+ROLE_LABELS = {"cm": _l("Community manager"), "lead": _l("Team lead"),
+               "smm": _l("Social media manager"), "admin": _l("Administrator")}
 _hasher = PasswordHasher()
 # Verifying against this keeps sign-in time the same for unknown e-mails (no user oracle).
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
@@ -30,9 +35,15 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     active: Mapped[bool] = mapped_column(default=True)
-    # Bumped on password change or deactivation: sessions carrying an older value are void.
-    session_version: Mapped[int] = mapped_column(default=1)
+    # Two-factor sign-in (desk/accounts/twofactor.py): seeds encrypted, the last step used.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_pending: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
+    # The key of the server-side session this request runs in: set on the loaded object,
+    # never stored (the database keeps only its hash, desk/accounts/sessions.py).
+    session_key = None
 
     @property
     def first_name(self) -> str:
@@ -42,8 +53,13 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:
         return self.active
 
+    @property
+    def has_password(self) -> bool:
+        """False for an invited person who has not chosen a password yet."""
+        return self.password_hash.startswith("$argon2")
+
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return f"{self.id}:{self.session_key}"
 
     def has_role(self, role: str) -> bool:
         """True when this user's role is `role` or ranks above it."""
@@ -87,24 +103,54 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-def set_password(user: User, password: str) -> None:
-    """Change the password and void every other session and API token of the user."""
+def sign_in(user: User, *, remember: bool, ip: str | None, user_agent: str | None,
+            now: datetime) -> None:
+    """Open a server-side session for the user, recorded in the audit log. Commits."""
+    user.session_key = sessions.open_session(user.id, remember=remember, ip=ip,
+                                             user_agent=user_agent, now=now)
+    audit.record("user.signed_in", user_id=user.id, at=now, data={"ip": ip})
+    db.session.commit()
+
+
+def sign_out(user: User, now: datetime) -> None:
+    """End the session this user signed in with (a replayed cookie is void). Commits."""
+    if user.session_key:
+        sessions.end_session(user.session_key, now)
+        db.session.commit()
+
+
+def set_password(user: User, password: str, now: datetime | None = None,
+                 keep_session_key: str | None = None) -> None:
+    """Change the password; end every session of the user but `keep_session_key` and revoke
+    their API tokens. Commits."""
     if len(password) < 8:
         raise DeskError("the password needs at least 8 characters")
+    now = now or clock_now()
     user.password_hash = _hasher.hash(password)
-    user.session_version += 1
+    sessions.end_sessions(user.id, now, keep_key=keep_session_key)
     for token in db.session.scalars(select(ApiToken).where(
             ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):
-        token.revoked_at = clock_now()
+        token.revoked_at = now
     db.session.commit()
+
+
+def session_limits() -> dict:
+    """How long a session may sit unused, from the settings (minutes and days)."""
+    config = current_app.config
+    return {"idle": timedelta(minutes=int(config["SESSION_IDLE_MINUTES"])),
+            "remember_idle": timedelta(days=int(config["REMEMBER_DAYS"]))}
 
 
 @login_manager.user_loader
 def load_user(session_id: str):
-    user_id, _, version = session_id.partition(":")
-    if not user_id.isdigit():
+    """The active user of a live session named by `<user id>:<session key>`, else None."""
+    user_id, _, key = session_id.partition(":")
+    if not user_id.isdigit() or not key:
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or str(user.session_version) != version:
+    if user is None or not user.active:
         return None
+    if sessions.live_session(user.id, key, now=clock_now(), **session_limits()) is None:
+        return None
+    user.session_key = key
     return user

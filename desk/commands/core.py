@@ -1,4 +1,4 @@
-"""Core commands: run, worker, scheduler, init-db, users, tokens, channels."""
+"""Core commands: run, worker, scheduler, init-db, users and passwords, tokens, channels."""
 import os
 import sys
 
@@ -8,9 +8,11 @@ from flask.cli import routes_command, shell_command, with_appcontext
 from flask_migrate import upgrade
 from werkzeug.serving import run_simple
 
+from desk.accounts import audit, passwords
 from desk.accounts import users as auth
 from desk.accounts.tokens import create_api_token, revoke_api_token
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.process import Child, Children, freeze_startup_objects
@@ -40,12 +42,36 @@ def init_db():
 @click.option("--locale", type=click.Choice(["en", "es"]), default=None)
 @with_appcontext
 def create_user(email, role, name, password, locale):
-    """Create a user with a role: cm, lead, smm or admin."""
+    """Create a user with a role: cm, lead, smm or admin (the password rules apply)."""
     try:
+        passwords.check_password(password, email=email, name=name)
         user = auth.create_user(email, name, password, role, locale=locale)
     except DeskError as exc:
         fail(str(exc))
     click.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
+@click.command("set-password")
+@click.argument("email")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              envvar="DESK_NEW_PASSWORD", help="Prompted for when not given.")
+@with_appcontext
+def set_password(email, password):
+    """Set a user's password (the rules apply), ending their sessions: for an admin locked
+    out where no mail is configured."""
+    user = db.session.scalar(db.select(auth.User).where(
+        auth.User.email == auth.normalize_email(email)))
+    if user is None:
+        fail(f"no user with e-mail {email}")
+    try:
+        passwords.check_password(password, user)
+    except DeskError as exc:
+        fail(str(exc))
+    now = clock_now()
+    audit.record("user.password_set_by_command", user_id=None, actor="system", at=now,
+                 data={"user_id": user.id})
+    auth.set_password(user, password, now)
+    click.echo(f"password set for {user.email}; their sessions and API tokens are ended")
 
 
 @click.command("create-token")
@@ -155,5 +181,5 @@ def run(host, port):
     finally:
         children.stop()
 
-COMMANDS = [init_db, create_user, create_token, revoke_token, channel_group, worker,
+COMMANDS = [init_db, create_user, set_password, create_token, revoke_token, channel_group, worker,
             scheduler, run, shell_command, routes_command]

@@ -9,6 +9,7 @@ class Defaults:
     """Settings for one machine: SQLite in the instance folder and a local Redis."""
 
     SECRET_KEY = None  # must come from DESK_SECRET_KEY outside development and tests
+    ENCRYPTION_KEYS = ""  # Fernet keys for secrets at rest, newest first (desk/core/crypto.py)
     DATABASE_URL = None  # default: sqlite:///<instance>/desk.sqlite3
     REDIS_URL = "redis://127.0.0.1:6379/0"
     SQLALCHEMY_TRACK_MODIFICATIONS = False
@@ -22,7 +23,9 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 4 * 1024 * 1024  # Meta allows ~3 MB bodies; larger ones get 413
 
-    LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_RATE_LIMIT = "20 per minute"  # failed sign-ins (and reset requests) per address
+    SESSION_IDLE_MINUTES = 720  # a session unused this long ends (sign in again)
+    REMEMBER_DAYS = 30  # "keep me signed in": the cookie's life and the idle limit
     RATELIMIT_HEADERS_ENABLED = True
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"

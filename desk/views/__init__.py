@@ -7,6 +7,7 @@ from werkzeug.routing import IntegerConverter
 
 from desk.core.types import MAX_ID
 from desk.views import (
+    account,
     admin,
     api,
     auth,
@@ -37,7 +38,7 @@ NAVIGATION = [
     ("admin.users", _l("Admin"), "admin"),
 ]
 
-BLUEPRINTS = (auth.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
+BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
               board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp)
 
 class IdConverter(IntegerConverter):
@@ -54,6 +55,7 @@ def register_views(app) -> None:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.context_processor(_navigation)
+    app.before_request(account.require_two_factor)
     app.jinja_env.globals["get_locale"] = get_locale
     app.wsgi_app = hooks.WebhookIngress(app, app.wsgi_app)
     inputs.register(app)

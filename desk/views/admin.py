@@ -1,20 +1,23 @@
 """Administration: users and roles, API tokens, channels."""
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
+from wtforms.widgets import CheckboxInput, ListWidget
 
-from desk.accounts import admin
+from desk.accounts import admin, passwords, twofactor
 from desk.accounts import users as auth
 from desk.accounts.tokens import ApiToken, create_api_token, revoke_api_token
 from desk.accounts.users import User
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.clock import now as clock_now
+from desk.core.errors import Conflict
 from desk.core.extensions import db
+from desk.core.queue import enqueue_after_commit
 from desk.views.access import role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -26,15 +29,46 @@ def _admins_only():
     """Every admin page is for admins."""
 
 
-class UserForm(FlaskForm):
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+def _role_choices():
+    return [(role, auth.ROLE_LABELS[role]) for role in auth.ROLES]
+
+
+LANGUAGE_CHOICES = [("", _l("Browser's language")), ("en", "English"), ("es", "Español")]
+
+
+class InviteForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in auth.ROLES])
-    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=8, max=200)])
+    role = SelectField(_l("Role"), choices=_role_choices)
+    locale = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    timezone = SelectField(_l("Time zone"))
+
+
+class EditUserForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    role = SelectField(_l("Role"), choices=_role_choices)
+    locale = SelectField(_l("Language"), choices=LANGUAGE_CHOICES)
+    timezone = SelectField(_l("Time zone"))
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    roles = MultiCheckboxField(_l("Require two-step sign-in for"), choices=_role_choices,
+                               validate_choice=True)
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[(r, r) for r in auth.ROLES])
+    role = SelectField(_l("Role"), choices=_role_choices)
+
+
+def _with_timezones(form):
+    from zoneinfo import available_timezones
+    form.timezone.choices = sorted(available_timezones())
+    return form
 
 
 class TokenForm(FlaskForm):
@@ -50,13 +84,62 @@ class ChannelForm(FlaskForm):
 
 @bp.route("/users", methods=["GET", "POST"])
 def users():
-    form = UserForm()
+    form = _with_timezones(InviteForm())
+    if request.method == "GET":
+        form.timezone.data = current_user.timezone
     if form.validate_on_submit():
-        user = auth.create_user(form.email.data, form.name.data, form.password.data, form.role.data)
-        flash(_("User %(email)s created.", email=user.email), "info")
-        return redirect(url_for("admin.users"))
+        try:
+            user = passwords.invite_user(
+                form.email.data, form.name.data, form.role.data, form.locale.data or None,
+                form.timezone.data, current_user.id, clock_now())
+        except Conflict:
+            form.email.errors.append(_("Someone already has this e-mail."))
+        else:
+            _mail_link(user.id, "invite")
+            flash(_("Invitation sent to %(email)s.", email=user.email), "info")
+            return redirect(url_for("admin.users"))
     rows = db.session.scalars(select(User).order_by(User.role, User.name)).all()
-    return render_template("accounts/users.html", users=rows, form=form, role_form=RoleForm())
+    return render_template("accounts/users.html", users=rows, form=form, role_form=RoleForm(),
+                           policy_form=TwoFactorPolicyForm(roles=twofactor.required_roles()),
+                           ), 422 if form.errors else 200
+
+
+@bp.route("/users/two-factor", methods=["POST"])
+def two_factor_policy():
+    form = TwoFactorPolicyForm()
+    if form.validate_on_submit():
+        twofactor.set_required_roles(form.roles.data, current_user.id, clock_now())
+        flash(_("Sign-in rules saved."), "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def edit_user(user_id):
+    user = db.get_or_404(User, user_id)
+    form = _with_timezones(EditUserForm(obj=user))
+    if form.validate_on_submit():
+        admin.edit_user(user.id, name=form.name.data, role=form.role.data,
+                        locale=form.locale.data or None, timezone=form.timezone.data,
+                        actor_id=current_user.id, now=clock_now())
+        flash(_("%(name)s saved.", name=user.name), "info")
+        return redirect(url_for("admin.users"))
+    return render_template("accounts/user_edit.html", user=user, form=form,
+                           link_form=FlaskForm()), 422 if form.errors else 200
+
+
+@bp.route("/users/<int:user_id>/link", methods=["POST"])
+def send_link(user_id):
+    """Mail a new invitation (no password chosen yet) or a password reset link."""
+    user = db.get_or_404(User, user_id)
+    if FlaskForm().validate_on_submit() and user.active:
+        _mail_link(user.id, "reset" if user.has_password else "invite")
+        flash(_("A link was mailed to %(email)s.", email=user.email), "info")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+def _mail_link(user_id: int, purpose: str) -> None:
+    enqueue_after_commit("notify", "workers.accounts.mail_password_link", user_id, purpose)
+    db.session.commit()
 
 
 @bp.route("/users/<int:user_id>/role", methods=["POST"])
@@ -65,7 +148,8 @@ def change_role(user_id):
     form = RoleForm()
     if form.validate_on_submit():
         user = admin.change_role(user_id, form.role.data, current_user.id, clock_now())
-        flash(_("%(name)s is now %(role)s.", name=user.name, role=user.role), "info")
+        flash(_("%(name)s is now %(role)s.", name=user.name, role=auth.ROLE_LABELS[user.role]),
+              "info")
     return redirect(url_for("admin.users"))
 
 

@@ -25,13 +25,14 @@ def test_role_change_is_recorded_with_who_and_what(app, client, make_user, login
 
 def test_deactivation_signs_out_and_is_recorded(app, client, make_user, login):
     admin, cm = make_user("admin"), make_user("cm")
-    with app.app_context():
-        version = db.session.get(User, cm.id).session_version
+    cms_browser = app.test_client()
+    login(cm, active_client=cms_browser)
+    assert cms_browser.get("/preferences").status_code == 200
     login(admin)
     assert client.post(f"/admin/users/{cm.id}/active").status_code == 302
     with app.app_context():
-        user = db.session.get(User, cm.id)
-        assert not user.active and user.session_version == version + 1
+        assert not db.session.get(User, cm.id).active
+    assert cms_browser.get("/preferences").status_code == 302  # signed out at once
     assert client.post(f"/admin/users/{cm.id}/active").status_code == 302
     assert _audit(app, "user.deactivated") == [(admin.id, {"user_id": cm.id})]
     assert _audit(app, "user.activated") == [(admin.id, {"user_id": cm.id})]

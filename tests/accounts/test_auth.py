@@ -76,14 +76,6 @@ def test_next_to_a_local_path_is_followed(client, make_user):
     assert response.headers["Location"] == "/preferences"
 
 
-def test_sign_in_attempts_are_rate_limited_per_account(client, make_user, login):
-    user = make_user("cm")
-    codes = [login(user, password="wrong").status_code for _ in range(10)]
-    assert codes == [401] * 10
-    blocked = login(user)  # even the right password waits once the limit is reached
-    assert blocked.status_code == 429
-
-
 @pytest.mark.parametrize("role,status", [("cm", 403), ("lead", 403), ("smm", 403), ("admin", 200)])
 def test_admin_pages_are_for_admins(client, make_user, login, role, status):
     login(make_user(role))
@@ -94,16 +86,6 @@ def test_admin_pages_are_for_admins(client, make_user, login, role, status):
 def test_anonymous_user_is_sent_to_sign_in(client):
     response = client.get("/admin/users")
     assert response.status_code == 302 and "/login?next=" in response.headers["Location"]
-
-
-def test_admin_creates_a_user_and_a_cm_cannot(client, make_user, login, app):
-    login(make_user("admin"))
-    response = client.post("/admin/users", data={
-        "email": "New.Person@Desk.test", "name": "New Person", "role": "lead", "password": "longenough1"})
-    assert response.status_code == 302
-    with app.app_context():
-        created = db.session.scalar(db.select(User).where(User.email == "new.person@desk.test"))
-        assert created is not None and created.role == "lead"
 
 
 def test_api_token_auth_and_revocation(app, client):

@@ -21,42 +21,59 @@ def cli(app):
     return invoke
 
 
+STRONG = "tangerine ladder whistles"
+
+
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
 
 
 def test_create_user_with_each_role(cli, app_ctx):
     for role in ("cm", "lead", "smm", "admin"):
-        result = cli("create-user", f"{role}@desk.test", "--role", role, "--password", "longenough")
+        result = cli("create-user", f"{role}@desk.test", "--role", role, "--password", STRONG)
         assert result.exit_code == 0, result.output
         assert f"created {role} {role}@desk.test" in result.output
     assert {u.role for u in db.session.scalars(select(User))} == {"cm", "lead", "smm", "admin"}
 
 
 def test_create_user_prompts_for_the_password(cli, app_ctx):
-    result = cli("create-user", "ana@desk.test", "--role", "cm", input="longenough\nlongenough\n")
+    result = cli("create-user", "ana@desk.test", "--role", "cm", input=f"{STRONG}\n{STRONG}\n")
     assert result.exit_code == 0, result.output
     assert db.session.scalar(select(User).where(User.email == "ana@desk.test")) is not None
 
 
 def test_create_user_unknown_role_fails_cleanly(cli, app_ctx):
-    result = cli("create-user", "x@desk.test", "--role", "boss", "--password", "longenough")
+    result = cli("create-user", "x@desk.test", "--role", "boss", "--password", STRONG)
     assert result.exit_code != 0
     assert "boss" in result.output and "cm" in result.output
     assert count(User) == 0
 
 
 def test_create_user_duplicate_fails_cleanly(cli, app_ctx):
-    assert cli("create-user", "ana@desk.test", "--role", "cm", "--password", "longenough").exit_code == 0
-    result = cli("create-user", "ANA@desk.test", "--role", "lead", "--password", "longenough")
+    assert cli("create-user", "ana@desk.test", "--role", "cm", "--password", STRONG).exit_code == 0
+    result = cli("create-user", "ANA@desk.test", "--role", "lead", "--password", STRONG)
     assert result.exit_code == 1
     assert "already exists" in result.output
     assert count(User) == 1 and db.session.scalar(select(User.role)) == "cm"
 
 
+def test_set_password_applies_the_rules_and_ends_sessions(cli, app, client, make_user, login):
+    user = make_user("admin")
+    login(user)
+    with app.app_context():
+        assert cli("set-password", user.email, "--password", "password1234").exit_code == 1
+        result = cli("set-password", user.email.upper(), "--password", STRONG)
+        assert result.exit_code == 0, result.output
+        assert cli("set-password", "nobody@desk.test", "--password", STRONG).exit_code == 1
+    assert client.get("/preferences").status_code == 302
+    assert login(user, password=STRONG, active_client=app.test_client()).status_code == 302
+
+
 def test_create_user_short_password_and_bad_email(cli, app_ctx):
-    assert "8 characters" in cli("create-user", "a@desk.test", "--role", "cm", "--password", "short").output
-    assert "not an e-mail" in cli("create-user", "nobody", "--role", "cm", "--password", "longenough").output
+    assert "10 characters" in cli("create-user", "a@desk.test", "--role", "cm", "--password", "short").output
+    assert "too easy to guess" in cli("create-user", "a@desk.test", "--role", "cm",
+                                      "--password", "password1234").output
+    assert "not an e-mail" in cli("create-user", "nobody", "--role", "cm", "--password", STRONG).output
     assert count(User) == 0
 
 
