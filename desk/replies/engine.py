@@ -19,7 +19,7 @@ from rapidfuzz import fuzz, process
 from desk.replies.text import KNOWN_STEMS, analyse, detect_language, fold
 
 # Weights of the evidence; they sum to about 1 for a message that is a trigger word for word.
-W_LEXICAL, W_COVERAGE, W_FUZZY, W_HISTORY, W_PROFILE = 0.35, 0.30, 0.15, 0.50, 0.50
+W_LEXICAL, W_COVERAGE, W_FUZZY, W_HISTORY, W_PROFILE = 0.35, 0.30, 0.15, 0.30, 0.80
 FIELD_WEIGHTS = {"triggers": 1.0, "title": 0.7, "body": 0.25}
 OTHER_LANGUAGE = 0.55  # score factor for a reply not in the customer's language
 SIBLING_SHARE = 1.0  # history for a reply counts this much for its translations
