@@ -107,9 +107,39 @@ def test_history_shifts_the_ranking():
 
 
 def test_history_never_uses_a_case_as_its_own_answer():
-    engine = Engine(LIBRARY, [("jobs-es", "aduanas aduanas aduanas")])
-    assert set(keys(engine.suggest("aduanas"))) == {"jobs-es", "jobs-en"}
-    assert engine.suggest("aduanas", exclude={0}) == []
+    engine = Engine(LIBRARY, [("jobs-es", "zarzamoras zarzamoras")])
+    assert set(keys(engine.suggest("zarzamoras"))) == {"jobs-es", "jobs-en"}
+    assert engine.suggest("zarzamoras", exclude={0}) == []
+
+
+def test_stemming_follows_the_message_language():
+    assert analyse("retrasando el envío").stems == ["retras", "envi"]
+    assert analyse("my orders were delayed").stems == ["order", "delay"]
+    # Voseo and apostrophe-less English are understood as their standard forms.
+    assert "C:not_working" in analyse("the charger doesnt work").features
+    assert detect_language("che, me podés decir q pasa")[0] == "es"
+
+
+def test_no_suggestion_when_nothing_fits_well(engine):
+    assert engine.suggest("el perro de mi vecino ladra mucho") == []
+    ranked = engine.rank("el perro de mi vecino ladra mucho")
+    assert all(score < engine.confidence for score, _s in ranked)
+    assert engine.suggest("el perro de mi vecino ladra mucho", confident=False) == [
+        s for _score, s in ranked]
+
+
+def test_a_suggestion_passed_over_counts_against_it():
+    text = "mi paquete lleva en aduanas desde el lunes"
+    taught = [("order-status-es", "mi paquete está en aduanas"),
+              ("order-status-es", "el paquete sigue retenido en aduanas"),
+              ("order-status-es", "lleva en aduanas desde el martes")]
+    assert Engine(LIBRARY, taught).suggest(text)[0].key == "order-status-es"
+    passed = [(key, past, f"passed {n}", -1.0) for n, (key, past) in enumerate(taught)]
+    assert Engine(LIBRARY, taught + passed).suggest(text)[0].key != "order-status-es"
+    # An edited answer teaches less than one sent as written.
+    full = Engine(LIBRARY, [("jobs-es", "zarzamoras")]).rank("zarzamoras")[0][0]
+    edited = Engine(LIBRARY, [("jobs-es", "zarzamoras", 0, 0.5)]).rank("zarzamoras")[0][0]
+    assert 0 < edited < full
 
 
 def test_slash_search_by_fuzzy_title(engine):
