@@ -147,27 +147,45 @@ def test_slash_search_by_fuzzy_title(engine):
     assert engine.search_titles("cancel")[0][0] in ("cancel-order-en", "cancel-order-es")
 
 
-# Measured on the dev set (desk replies evaluate): no history 0.892 / 1.000, leave-one-out
-# history 0.900 / 0.992. The floors leave room for small changes and catch regressions.
+# Measured with `desk replies evaluate` (see docs/suggestions.md): dev set without history
+# 0.883 / 0.975, leave-one-out 0.908 / 0.975 (precision at the threshold 0.908, 0.8% without
+# a suggestion). The floors leave room for small changes and catch regressions.
 def test_accuracy_floor_without_history():
     figures = evaluate(LIBRARY, CASES)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["top1"] >= 0.86 and figures["all"]["top3"] >= 0.96
     assert figures["es"]["top3"] >= 0.95 and figures["en"]["top3"] >= 0.95
 
 
 def test_accuracy_floor_with_leave_one_out_history():
     figures = evaluate(LIBRARY, CASES, leave_one_out=True)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["top1"] >= 0.88 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["precision"] >= 0.88 and figures["all"]["shown"] >= 0.97
 
 
 # Messages written for this project (not the dev set), with the dev set as history:
-# measured 0.932 / 0.989 (no history 0.875 / 0.989).
+# measured 0.920 / 1.000 (no history 0.898 / 1.000).
 EXTRA = [json.loads(line) for line in (FIXTURES / "suggestions-extra.jsonl").read_text().splitlines()
          if line.strip()]
 
 
 def test_accuracy_floor_on_other_messages_with_the_dev_set_as_history():
     figures = evaluate(LIBRARY, EXTRA, history=CASES)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.95
+    assert figures["all"]["top1"] >= 0.89 and figures["all"]["top3"] >= 0.97
     without = evaluate(LIBRARY, EXTRA)["figures"]
-    assert without["all"]["top1"] >= 0.8 and without["all"]["top3"] >= 0.95
+    assert without["all"]["top1"] >= 0.86 and without["all"]["top3"] >= 0.97
+
+
+# The second dev set (248 messages, committed before any tuning, issue #21) with the dev set
+# as history: measured 0.851 / 0.952, es 0.843 / 0.961, en 0.860 / 0.942, precision 0.851 with
+# every message shown; 5-fold over it plus the dev set 0.847 / 0.952.
+SECOND = [json.loads(line) for line in (FIXTURES / "suggestions-dev2.jsonl").read_text().splitlines()
+          if line.strip()]
+
+
+def test_accuracy_floor_on_the_second_dev_set():
+    figures = evaluate(LIBRARY, SECOND, history=CASES)["figures"]
+    assert figures["all"]["top1"] >= 0.82 and figures["all"]["top3"] >= 0.93
+    assert figures["es"]["top3"] >= 0.92 and figures["en"]["top3"] >= 0.92
+    assert figures["all"]["precision"] >= 0.82 and figures["all"]["shown"] >= 0.97
+    folds = evaluate(LIBRARY, SECOND, history=CASES, folds=5)["figures"]
+    assert folds["all"]["top1"] >= 0.82 and folds["all"]["top3"] >= 0.93
