@@ -36,6 +36,7 @@ UNKNOWN_SHARE = 0.3
 TYPO_CUTOFF = 87  # rapidfuzz ratio for mapping an unknown stem to a library one
 LEXICAL_VISITS = 400  # postings read to find candidate replies (rarest features first)
 HISTORY_VISITS = 1500  # postings read to find candidate neighbours among past examples
+PROFILE_VISITS = 600  # topic postings read for BM25 (rarest features first)
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,16 @@ class Engine:
         scores: dict[int, float] = defaultdict(float)
         k1, b = BM25_K1, BM25_B
         mean = self._total_length / len(self._length) or 1.0
-        for f, w in weights.items():
-            for g, tf in self._tf.get(f, {}).items():
+        visited = 0
+        for f in sorted(weights, key=weights.get, reverse=True):
+            postings = self._tf.get(f)
+            # A feature in most of a large library's topics tells them apart little and costs
+            # most: read rarest first, within a budget (a small library is read whole).
+            if not postings or (visited and visited + len(postings) > PROFILE_VISITS):
+                continue
+            visited += len(postings)
+            w = weights[f]
+            for g, tf in postings.items():
                 tf -= removed.get((f, g), 0.0)
                 if tf > 0:
                     norm = k1 * (1 - b + b * self._length[g] / mean)

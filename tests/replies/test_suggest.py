@@ -147,7 +147,7 @@ def test_slash_search_by_fuzzy_title(engine):
     assert engine.search_titles("cancel")[0][0] in ("cancel-order-en", "cancel-order-es")
 
 
-# Measured with `desk replies evaluate` (see docs/suggestions.md): dev set without history
+# Measured with `desk replies evaluate` (commands in docs/suggestions.md): dev set without history
 # 0.883 / 0.975, leave-one-out 0.908 / 0.975 (precision at the threshold 0.908, 0.8% without
 # a suggestion). The floors leave room for small changes and catch regressions.
 def test_accuracy_floor_without_history():
