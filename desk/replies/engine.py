@@ -36,7 +36,7 @@ UNKNOWN_SHARE = 0.3
 TYPO_CUTOFF = 87  # rapidfuzz ratio for mapping an unknown stem to a library one
 LEXICAL_VISITS = 400  # postings read to find candidate replies (rarest features first)
 HISTORY_VISITS = 1500  # postings read to find candidate neighbours among past examples
-PROFILE_VISITS = 600  # topic postings read for BM25 (rarest features first)
+PROFILE_VISITS = 300  # topic postings read for BM25 (rarest features first)
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,8 @@ class Engine:
         prelim = {i: W_LEXICAL * lexical.get(i, 0.0) + W_HISTORY * history.get(i, 0.0)
                   + W_PROFILE * profile.get(self._group_at[i], 0.0)
                   for i in lexical.keys() | history.keys()
-                  | {i for g in profile for i in self._replies_of_group[g]}}
+                  | {i for g in heapq.nlargest(SHORTLIST, profile, key=profile.get)
+                     for i in self._replies_of_group[g]}}
         q_string = " ".join(dict.fromkeys(query.stems))
         scored = []
         for i in heapq.nlargest(SHORTLIST, prelim, key=prelim.get):
