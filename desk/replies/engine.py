@@ -79,8 +79,8 @@ class Engine:
         self._vocab_by_letter: dict[str, list[str]] = defaultdict(list)
         self._fixes: dict[str, str] = {}
         docs = [self._reply_features(r) for r in self.replies]
-        self._reply_features_of = [features for features, _t in docs]
-        self._triggers = [triggers for _f, triggers in docs]
+        self._reply_features_of = [features for features, _t, _p in docs]
+        self._triggers = [triggers for _f, triggers, _p in docs]
         self._reply_postings: dict[str, list[int]] = defaultdict(list)
         for i, features in enumerate(self._reply_features_of):
             for f in features:
@@ -101,8 +101,10 @@ class Engine:
         self._tf: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
         self._length = [0.0] * len(self._group_index)
         self._total_length = 0.0
-        for i, reply in enumerate(self.replies):
-            self._profile_reply(i, reply)
+        # A reply's own words start its topic's profile: each trigger as one past message.
+        for i, (_features, _triggers, parts) in enumerate(docs):
+            for features, weight in parts:
+                self._add_to_profile(self._group_at[i], features, weight)
         self._examples: list[tuple[int, frozenset, float, object, float]] = []
         self._example_at: dict = {}
         self._postings: dict[str, list[int]] = defaultdict(list)
@@ -125,30 +127,22 @@ class Engine:
     # -- building -------------------------------------------------------------------------
 
     def _reply_features(self, reply: ReplyDoc):
+        """(features with field weights, [(trigger features, stems)], [(features, profile tf)])."""
         features: dict[str, float] = {}
         triggers = []
-        for name, texts in self._fields(reply).items():
+        parts = []
+        fields = {"triggers": list(reply.triggers), "title": [reply.title], "body": [reply.body]}
+        for name, texts in fields.items():
             for text in texts:
                 a = analyse(text, language=reply.language)
+                parts.append((a.features, PROFILE_FIELDS[name]))
                 for f in a.features:
                     features[f] = max(features.get(f, 0.0), FIELD_WEIGHTS[name])
                     if not f.startswith("C:"):
                         self._add_vocab(f)
                 if name != "body" and a.features:
                     triggers.append((a.features, " ".join(a.stems)))
-        return features, triggers
-
-    @staticmethod
-    def _fields(reply: ReplyDoc) -> dict[str, list[str]]:
-        return {"triggers": list(reply.triggers), "title": [reply.title], "body": [reply.body]}
-
-    def _profile_reply(self, i: int, reply: ReplyDoc) -> None:
-        """A reply's own words start its topic's profile: each trigger as one past message."""
-        g = self._group_at[i]
-        for name, texts in self._fields(reply).items():
-            for text in texts:
-                self._add_to_profile(g, analyse(text, language=reply.language).features,
-                                     PROFILE_FIELDS[name])
+        return features, triggers, parts
 
     def _add_to_profile(self, g: int, features, weight: float) -> None:
         for f in features:
