@@ -271,7 +271,7 @@ def test_suggestions_fragment_with_an_empty_library(client, make_user, login, ap
     login(make_user("cm"))
     response = client.get(f"/tickets/{ticket_id}/suggestions")
     assert response.status_code == 200
-    assert b'id="suggestions"' in response.data and b"No suggestion for this message" in response.data
+    assert b'id="suggestions"' in response.data and b"fits this message well enough" in response.data
 
 
 def test_history_weighs_how_each_answer_went(app_ctx):
@@ -296,3 +296,15 @@ def test_history_weighs_how_each_answer_went(app_ctx):
                        ("refund-es", f"texto {other.id}"): index.SENT,
                        # ranked above the chosen reply: passed over; jobs-es (3rd) was not
                        ("return-exchange-es", f"texto {other.id}"): index.PASSED_OVER}
+
+
+def test_no_suggestion_when_nothing_fits_says_so_in_both_languages(client, make_user, login, app):
+    with app.app_context():
+        import_library(LIBRARY.read_bytes(), T0)
+        ticket_id = make_ticket("el perro de mi vecino ladra mucho").id
+    login(make_user("cm"))
+    english = client.get(f"/tickets/{ticket_id}/suggestions").data.decode()
+    assert 'class="suggestion"' not in english and "fits this message well enough" in english
+    spanish = client.get(f"/tickets/{ticket_id}/suggestions",
+                         headers={"Accept-Language": "es"}).data.decode()
+    assert 'class="suggestion"' not in spanish and "encaja lo bastante" in spanish
