@@ -189,7 +189,7 @@ CONCEPTS = {
 # English typed without apostrophes: language detection and stop words.
 ES_WORDS |= set("""
 che vos ustedes usted oigan ahorita pues podes tenes queres sabes decime mandame fijate
-cuanto cuanta cuantos cuantas sigue mismo misma acaso osea sea tal
+cuanto cuanta cuantos cuantas sigue mismo misma acaso osea sea tal da dan dio
 """.split())
 EN_WORDS |= set("""
 gonna wanna gotta lemme ya whats wheres hows youre theyre
@@ -254,7 +254,7 @@ _MORE_CONCEPT_WORDS = {
     "cancel": ["cancelen", "cancelame", "anulen", "anular", "arrepenti", "ya no lo quiero",
                "no lo quiero", "changed my mind", "not want", "no longer want"],
     "address": ["depto", "departamento", "dpto", "colonia", "cp", "flat", "unit", "suite",
-                "zip code", "postal code", "me mude", "moved", "domicilio"],
+                "zip code", "postal code", "me mude", "domicilio"],
     "payment": ["debito", "debitaron", "debito", "credito", "mercadopago", "mercado pago",
                 "bizum", "oxxo", "apple pay", "google pay", "klarna", "billed", "debited",
                 "pagado", "pague", "cobraron", "cobrasteis", "cobro"],
