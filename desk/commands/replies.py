@@ -69,9 +69,12 @@ def _cases(path: str) -> list[dict]:
 @click.option("--history", "history_path", type=click.Path(dir_okay=False),
               help="Past messages answered with `expected` (same format as the cases).")
 @click.option("--leave-one-out", is_flag=True,
-              help="Use the cases as history, never scoring a case with its own line.")
-def evaluate(library, cases_path, history_path, leave_one_out):
-    """Top-1 / top-3 accuracy of the suggestions, overall and per language, and the misses."""
+              help="Also use the cases as history, never scoring a case with its own line.")
+@click.option("--folds", type=click.IntRange(min=2), default=None,
+              help="k-fold: score each fold with the other folds (and --history) as history.")
+def evaluate(library, cases_path, history_path, leave_one_out, folds):
+    """Top-1 / top-3 accuracy overall, per language and per intent, precision at the
+    confidence threshold, the share without a suggestion, and the misses."""
     try:
         entries = parse_library(_read(library))
     except DeskError as exc:
@@ -80,19 +83,28 @@ def evaluate(library, cases_path, history_path, leave_one_out):
             for e in entries if e.active]
     cases = _cases(cases_path)
     history = _cases(history_path) if history_path else []
-    if leave_one_out and history_path:
-        raise click.ClickException("use --history or --leave-one-out, not both")
-    report = run(docs, cases, history, leave_one_out=leave_one_out)
-    mode = ("leave-one-out history" if leave_one_out
-            else f"history: {len(history)} messages" if history else "no history")
-    click.echo(f"{len(cases)} cases, {len(docs)} replies, {mode}")
+    if leave_one_out and folds:
+        raise click.ClickException("use --leave-one-out or --folds, not both")
+    report = run(docs, cases, history, leave_one_out=leave_one_out, folds=folds or 0)
+    modes = [f"history: {len(history)} messages"] if history else []
+    if leave_one_out:
+        modes.append("leave-one-out")
+    elif folds:
+        modes.append(f"{folds}-fold")
+    click.echo(f"{len(cases)} cases, {len(docs)} replies, {' + '.join(modes) or 'no history'}, "
+               f"confidence threshold {report['confidence']:.2f}")
+    click.echo(f"{'':>22} {'n':>4} {'top-1':>6} {'top-3':>6} {'shown':>6} {'precision':>9} "
+               f"{'no suggestion':>13}")
     for bucket, f in report["figures"].items():
-        click.echo(f"{bucket:>4}  n={f['n']:<4} top-1 {f['top1']:.3f}  top-3 {f['top3']:.3f}")
-    click.echo(f"misses (not first): {len(report['misses'])}")
+        precision = "-" if f["precision"] is None else f"{f['precision']:.3f}"
+        click.echo(f"{bucket:>22} {f['n']:>4} {f['top1']:>6.3f} {f['top3']:>6.3f} "
+                   f"{f['shown']:>6.3f} {precision:>9} {1 - f['shown']:>13.3f}")
+    click.echo(f"misses (not first, or no suggestion): {len(report['misses'])}")
     for miss in report["misses"]:
         where = "in top-3" if miss["expected"] in miss["got"] else "not in top-3"
+        hidden = "" if miss["shown"] else ", below the threshold"
         click.echo(f"  {miss['id']}: expected {miss['expected']}, got {', '.join(miss['got']) or '-'}"
-                   f" ({where}): {miss['text']}")
+                   f" ({where}{hidden}): {miss['text']}")
 
 
 COMMANDS = [import_replies, replies]

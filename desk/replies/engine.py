@@ -3,8 +3,11 @@
 In memory, no database: build an `Engine` from replies (key, language, title, body,
 triggers) and past examples (customer text answered with a reply key); `suggest(text)`
 ranks replies by words and concepts shared with the message (inverted index, idf weights),
-trigger coverage, a rapidfuzz `token_set_ratio` re-rank of the shortlist, nearest past
-examples, and the customer's language. `desk.replies.index.engine()` keeps one per process.
+BM25 over each topic's profile (its replies' triggers and title plus every past message
+answered with it, weighted by how the answer went), trigger coverage, a rapidfuzz
+`token_set_ratio` re-rank of the shortlist, nearest past examples, and the customer's
+language; below a confidence threshold it suggests nothing. `desk.replies.index.engine()`
+keeps one per process.
 """
 import heapq
 import math
@@ -16,7 +19,7 @@ from rapidfuzz import fuzz, process
 from desk.replies.text import KNOWN_STEMS, analyse, detect_language, fold
 
 # Weights of the evidence; they sum to about 1 for a message that is a trigger word for word.
-W_LEXICAL, W_COVERAGE, W_FUZZY, W_HISTORY = 0.35, 0.30, 0.15, 0.50
+W_LEXICAL, W_COVERAGE, W_FUZZY, W_HISTORY, W_PROFILE = 0.35, 0.30, 0.15, 0.30, 0.80
 FIELD_WEIGHTS = {"triggers": 1.0, "title": 0.7, "body": 0.25}
 OTHER_LANGUAGE = 0.55  # score factor for a reply not in the customer's language
 SIBLING_SHARE = 1.0  # history for a reply counts this much for its translations
@@ -24,12 +27,16 @@ NEIGHBOURS = 5
 SIM_POWER = 2.0
 SHORTLIST = 15
 MIN_SCORE = 0.05
+CONFIDENCE = 0.30  # a best score below this is a guess: no suggestion is shown
+BM25_K1, BM25_B = 1.2, 0.5
+PROFILE_FIELDS = {"triggers": 1.0, "title": 1.0, "body": 0.1}  # term frequency a field adds
 TRIGGER_FLOOR = 2.0  # information (in mean idf units) a trigger needs to count in full
 MAX_CHARS = 2000  # of the customer's text; the question is rarely further down
 UNKNOWN_SHARE = 0.3
 TYPO_CUTOFF = 87  # rapidfuzz ratio for mapping an unknown stem to a library one
 LEXICAL_VISITS = 400  # postings read to find candidate replies (rarest features first)
 HISTORY_VISITS = 1500  # postings read to find candidate neighbours among past examples
+PROFILE_VISITS = 300  # topic postings read for BM25 (rarest features first)
 
 
 @dataclass(frozen=True)
@@ -62,16 +69,18 @@ class Suggestion:
 class Engine:
     """Index of a reply library plus past examples; build once, add examples as they come."""
 
-    def __init__(self, replies, examples=(), version=None):
-        """`examples`: (reply key, customer text[, example id]); ids default to positions."""
+    def __init__(self, replies, examples=(), version=None, confidence=CONFIDENCE):
+        """`examples`: (reply key, customer text[, example id[, weight]]); ids default to
+        positions, weights to 1 (a negative weight: the reply was wrong for that text)."""
+        self.confidence = confidence
         self.version = version
         self.replies = list(replies)
         self._vocab: set[str] = set()
         self._vocab_by_letter: dict[str, list[str]] = defaultdict(list)
         self._fixes: dict[str, str] = {}
         docs = [self._reply_features(r) for r in self.replies]
-        self._reply_features_of = [features for features, _t in docs]
-        self._triggers = [triggers for _f, triggers in docs]
+        self._reply_features_of = [features for features, _t, _p in docs]
+        self._triggers = [triggers for _f, triggers, _p in docs]
         self._reply_postings: dict[str, list[int]] = defaultdict(list)
         for i, features in enumerate(self._reply_features_of):
             for f in features:
@@ -79,18 +88,29 @@ class Engine:
         examples = list(examples)
         seen: dict[str, dict] = {}  # desks see the same short messages again and again
         analysed = [seen[text] if text in seen else seen.setdefault(text, analyse(text, self._fix).features)
-                    for _key, text, *_id in examples]
+                    for _key, text, *_rest in examples]
         self._set_idf(self._reply_features_of + analysed)
         self._group_of = [r.group for r in self.replies]
-        self._by_group: dict[str, list[int]] = defaultdict(list)
-        for i, g in enumerate(self._group_of):
-            self._by_group[g].append(i)
         self._position = {r.key: i for i, r in enumerate(self.replies)}
         self._titles: dict[str, str] | None = None
-        self._examples: list[tuple[int, frozenset, float, object]] = []
+        self._group_index = {g: n for n, g in enumerate(dict.fromkeys(self._group_of))}
+        self._group_at = [self._group_index[g] for g in self._group_of]
+        self._replies_of_group: list[list[int]] = [[] for _ in self._group_index]
+        for i, g in enumerate(self._group_at):
+            self._replies_of_group[g].append(i)
+        self._tf: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        self._length = [0.0] * len(self._group_index)
+        self._total_length = 0.0
+        # A reply's own words start its topic's profile: each trigger as one past message.
+        for i, (_features, _triggers, parts) in enumerate(docs):
+            for features, weight in parts:
+                self._add_to_profile(self._group_at[i], features, weight)
+        self._examples: list[tuple[int, frozenset, float, object, float]] = []
+        self._example_at: dict = {}
         self._postings: dict[str, list[int]] = defaultdict(list)
-        for n, ((key, _text, *example_id), features) in enumerate(zip(examples, analysed)):
-            self._store_example(key, features, example_id[0] if example_id else n)
+        for n, ((key, _text, *rest), features) in enumerate(zip(examples, analysed)):
+            example_id = rest[0] if rest and rest[0] is not None else n
+            self._store_example(key, features, example_id, rest[1] if len(rest) > 1 else 1.0)
 
     def _set_idf(self, documents) -> None:
         """idf over replies and past examples, fixed until the next build."""
@@ -107,19 +127,29 @@ class Engine:
     # -- building -------------------------------------------------------------------------
 
     def _reply_features(self, reply: ReplyDoc):
+        """(features with field weights, [(trigger features, stems)], [(features, profile tf)])."""
         features: dict[str, float] = {}
         triggers = []
+        parts = []
         fields = {"triggers": list(reply.triggers), "title": [reply.title], "body": [reply.body]}
         for name, texts in fields.items():
             for text in texts:
-                a = analyse(text)
+                a = analyse(text, language=reply.language)
+                parts.append((a.features, PROFILE_FIELDS[name]))
                 for f in a.features:
                     features[f] = max(features.get(f, 0.0), FIELD_WEIGHTS[name])
                     if not f.startswith("C:"):
                         self._add_vocab(f)
                 if name != "body" and a.features:
                     triggers.append((a.features, " ".join(a.stems)))
-        return features, triggers
+        return features, triggers, parts
+
+    def _add_to_profile(self, g: int, features, weight: float) -> None:
+        for f in features:
+            self._tf[f][g] += weight
+        before = self._length[g]
+        self._length[g] = max(0.0, before + weight * len(features))
+        self._total_length += self._length[g] - before
 
     def _add_vocab(self, stem: str) -> None:
         if len(stem) >= 4 and stem not in self._vocab:
@@ -138,19 +168,23 @@ class Engine:
             self._fixes[stem] = best[0] if best else stem
         return self._fixes[stem]
 
-    def _store_example(self, key, features, example_id) -> None:
+    def _store_example(self, key, features, example_id, weight=1.0) -> None:
         position = self._position.get(key)
-        if position is None or not features:
+        if position is None or not features or not weight:
             return
         norm = math.sqrt(sum(self.idf(f) ** 2 for f in features))
         n = len(self._examples)
-        self._examples.append((position, frozenset(features), norm, example_id))
+        self._examples.append((position, frozenset(features), norm, example_id, weight))
+        self._example_at[example_id] = n
         for f in features:
             self._postings[f].append(n)
+        self._add_to_profile(self._group_at[position], features, weight)
 
-    def add_example(self, key: str, text: str, example_id=None) -> None:
-        """Learn that `text` was answered with reply `key` (idf stays as built)."""
-        self._store_example(key, analyse(text, self._fix).features, example_id)
+    def add_example(self, key: str, text: str, example_id=None, weight: float = 1.0) -> None:
+        """Learn that `text` was answered with reply `key` (`weight` < 1 for an edited reply,
+        < 0 for a suggestion the agent passed over); idf stays as built."""
+        self._store_example(key, analyse(text, self._fix).features,
+                            len(self._examples) if example_id is None else example_id, weight)
 
     def idf(self, feature: str) -> float:
         return self._idf.get(feature, self._idf_unknown)
@@ -162,19 +196,31 @@ class Engine:
     # -- ranking --------------------------------------------------------------------------
 
     def suggest(self, text: str, language: str | None = None, limit: int = 3,
-                exclude=frozenset()) -> list[Suggestion]:
-        """Top `limit` replies for a customer message; `language` is the fallback when the
-        text does not tell; `exclude` holds example ids to leave out (cross-validation)."""
-        query = analyse((text or "")[:MAX_CHARS], self._fix)
+                exclude=frozenset(), confident: bool = True) -> list[Suggestion]:
+        """Top `limit` replies for a customer message, none when the best is below the
+        confidence threshold (`confident=False` ranks anyway); `language` is the fallback
+        when the text does not tell; `exclude` holds example ids to leave out (cross-validation)."""
+        ranked = self.rank(text, language, limit, exclude)
+        if confident and (not ranked or ranked[0][0] < self.confidence):
+            return []
+        return [s for _score, s in ranked]
+
+    def rank(self, text: str, language: str | None = None, limit: int = 3,
+             exclude=frozenset()) -> list[tuple[float, Suggestion]]:
+        """[(score, suggestion)] best first, whatever the confidence."""
+        query = analyse((text or "")[:MAX_CHARS], self._fix, language)
         if not query.features or not self.replies:
             return []
-        detected, _confidence = detect_language((text or "")[:MAX_CHARS])
-        language = detected or language
+        language = query.language
         weights = {f: self.idf(f) for f in query.features}
         lexical = self._lexical(weights)
         history, counts = self._history(weights, exclude)
+        profile = self._profile(weights, exclude)
         prelim = {i: W_LEXICAL * lexical.get(i, 0.0) + W_HISTORY * history.get(i, 0.0)
-                  for i in lexical.keys() | history.keys()}
+                  + W_PROFILE * profile.get(self._group_at[i], 0.0)
+                  for i in lexical.keys() | history.keys()
+                  | {i for g in heapq.nlargest(SHORTLIST, profile, key=profile.get)
+                     for i in self._replies_of_group[g]}}
         q_string = " ".join(dict.fromkeys(query.stems))
         scored = []
         for i in heapq.nlargest(SHORTLIST, prelim, key=prelim.get):
@@ -185,8 +231,38 @@ class Engine:
                 score *= OTHER_LANGUAGE
             scored.append((score, i))
         scored.sort(key=lambda pair: (-pair[0], self.replies[pair[1]].key))
-        return [self._suggestion(i, score, query, counts.get(i, 0))
+        return [(score, self._suggestion(i, score, query, counts.get(i, 0)))
                 for score, i in scored[:limit] if score >= MIN_SCORE]
+
+    def _profile(self, weights, exclude) -> dict[int, float]:
+        """BM25 of the message against each topic's profile, as a share of the most a
+        profile could score (saturating: the tenth past message adds less than the first)."""
+        total = sum(w * (1.0 if f in self._tf else UNKNOWN_SHARE) for f, w in weights.items()) or 1.0
+        removed: dict[tuple[str, int], float] = defaultdict(float)
+        for example_id in exclude:  # cross-validation: a left-out message leaves its profile
+            n = self._example_at.get(example_id)
+            if n is not None:
+                position, features, _norm, _id, weight = self._examples[n]
+                for f in features & weights.keys():
+                    removed[f, self._group_at[position]] += weight
+        scores: dict[int, float] = defaultdict(float)
+        k1, b = BM25_K1, BM25_B
+        mean = self._total_length / len(self._length) or 1.0
+        visited = 0
+        for f in sorted(weights, key=weights.get, reverse=True):
+            postings = self._tf.get(f)
+            # A feature in most of a large library's topics tells them apart little and costs
+            # most: read rarest first, within a budget (a small library is read whole).
+            if not postings or (visited and visited + len(postings) > PROFILE_VISITS):
+                continue
+            visited += len(postings)
+            w = weights[f]
+            for g, tf in postings.items():
+                tf -= removed.get((f, g), 0.0)
+                if tf > 0:
+                    norm = k1 * (1 - b + b * self._length[g] / mean)
+                    scores[g] += w * tf * (k1 + 1) / (tf + norm) / (k1 + 1)
+        return {g: v / total for g, v in scores.items()}
 
     @staticmethod
     def _recall(weights, postings_of, visit_limit, keep) -> list:
@@ -239,17 +315,17 @@ class Engine:
         q_keys = squares.keys()
         sims = []
         for n in self._recall(squares, self._postings, HISTORY_VISITS, NEIGHBOURS * 10):
-            position, e_features, e_norm, example_id = self._examples[n]
-            if example_id in exclude:
+            position, e_features, e_norm, example_id, weight = self._examples[n]
+            if example_id in exclude or weight <= 0:
                 continue
             dot = sum(squares[f] for f in e_features & q_keys)
-            sims.append(((dot / (q_norm * e_norm)) ** SIM_POWER, n))
+            sims.append(((dot / (q_norm * e_norm)) ** SIM_POWER * weight, n))
         votes: dict[int, float] = defaultdict(float)
         counts: dict[int, int] = defaultdict(int)
         for sim, n in heapq.nlargest(NEIGHBOURS, sims):
             position = self._examples[n][0]
             counts[position] += 1
-            for j in self._by_group[self._group_of[position]]:
+            for j in self._replies_of_group[self._group_at[position]]:
                 votes[j] += sim if j == position else sim * SIBLING_SHARE
         return {j: min(v, 1.0) for j, v in votes.items()}, counts
 
@@ -275,29 +351,48 @@ class Engine:
         return [(key, round(score)) for _title, score, key in found]
 
 
-def evaluate(replies, cases, history=(), leave_one_out=False) -> dict:
-    """Top-1/top-3 accuracy of `cases` [{"id", "text", "expected"}], overall and per language.
+def evaluate(replies, cases, history=(), leave_one_out=False, folds=0,
+             confidence=CONFIDENCE) -> dict:
+    """Accuracy of `cases` [{"id", "text", "expected"}] overall, per language and per intent.
 
     With `leave_one_out`, `history` is the cases themselves and each case is scored without
-    its own line (never its own answer)."""
+    its own line; with `folds` = k, the cases split into k folds (every k-th case) and each
+    fold is scored with the other folds (plus `history`) as history. top1/top3 rank whatever
+    the confidence; `shown` is the share with a suggestion at the threshold, `precision` the
+    share of those whose first suggestion is right; a case without one is a miss."""
     replies = list(replies)
-    if leave_one_out:
-        history = cases
-    engine = Engine(replies, [(h["expected"], h["text"]) for h in history])
+    cases = list(cases)
+    learned = list(history)
+    if leave_one_out or folds:
+        learned = learned + cases
+    engine = Engine(replies, [(h["expected"], h["text"]) for h in learned], confidence=confidence)
     language_of = {r.key: r.language for r in replies}
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    group_of = {r.key: r.group for r in replies}
+    offset = len(learned) - len(cases)
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     misses = []
     for n, case in enumerate(cases):
-        exclude = {n} if leave_one_out else frozenset()
-        ranked = [s.key for s in engine.suggest(case["text"], limit=3, exclude=exclude)]
-        top1, top3 = ranked[:1] == [case["expected"]], case["expected"] in ranked
-        for bucket in ("all", language_of.get(case["expected"], "?")):
-            totals[bucket][0] += 1
-            totals[bucket][1] += top1
-            totals[bucket][2] += top3
-        if not top1:
-            misses.append({"id": case.get("id"), "text": case["text"],
-                           "expected": case["expected"], "got": ranked})
-    figures = {bucket: {"n": n, "top1": hits1 / n, "top3": hits3 / n}
-               for bucket, (n, hits1, hits3) in sorted(totals.items())}
-    return {"figures": figures, "misses": misses}
+        if folds:
+            exclude = {offset + m for m in range(n % folds, len(cases), folds)}
+        else:
+            exclude = {offset + n} if leave_one_out else frozenset()
+        ranked = engine.rank(case["text"], limit=3, exclude=exclude)
+        keys = [s.key for _score, s in ranked]
+        shown = bool(ranked) and ranked[0][0] >= engine.confidence
+        expected = case["expected"]
+        top1, top3 = keys[:1] == [expected], expected in keys
+        for bucket in ("all", language_of.get(expected, "?"), "intent:" + group_of.get(expected, expected)):
+            counts = totals[bucket]
+            counts[0] += 1
+            counts[1] += top1
+            counts[2] += top3
+            counts[3] += shown
+            counts[4] += shown and top1
+        if not top1 or not shown:
+            misses.append({"id": case.get("id"), "text": case["text"], "expected": expected,
+                           "got": keys, "shown": shown})
+    figures = {bucket: {"n": n, "top1": hits1 / n, "top3": hits3 / n, "shown": shown / n,
+                        "precision": right / shown if shown else None,
+                        "shown_top1": right / n}
+               for bucket, (n, hits1, hits3, shown, right) in sorted(totals.items())}
+    return {"figures": figures, "misses": misses, "confidence": engine.confidence}

@@ -184,3 +184,123 @@ CONCEPTS = {
                       "phone", "number", "call me", "email me", "details", "text me",
                       "contact me", "my address is", "mi direccion es", "apellido"],
 }
+
+# Function words of Latin American Spanish and voseo (Rioplatense, Central American) and of
+# English typed without apostrophes: language detection and stop words.
+ES_WORDS |= set("""
+che vos ustedes usted oigan ahorita pues podes tenes queres sabes decime mandame fijate
+cuanto cuanta cuantos cuantas sigue mismo misma acaso osea sea tal da dan dio
+""".split())
+EN_WORDS |= set("""
+gonna wanna gotta lemme ya whats wheres hows youre theyre
+""".split())
+STOPWORDS |= {"che", "oigan", "ahorita", "pues", "fijate", "osea", "gonna", "wanna", "gotta",
+              "lemme", "ya"}
+
+# Misspellings, phonetic spellings and English without apostrophes, as typed on a phone.
+SLANG |= {
+    # Spanish
+    "ola": "hola", "kiero": "quiero", "qiero": "quiero", "nesecito": "necesito",
+    "nesesito": "necesito", "necesito": "necesito", "porfavor": "por favor", "xfis": "por favor",
+    "pa": "para", "xa": "para", "tdv": "todavia", "todabia": "todavia", "aver": "a ver",
+    "yego": "llego", "yega": "llega", "yegado": "llegado", "llego": "llego",
+    "recivido": "recibido", "resivido": "recibido", "recivi": "recibi", "resibi": "recibi",
+    "rembolso": "reembolso", "reenbolso": "reembolso", "reembolzo": "reembolso",
+    "devolusion": "devolucion", "direcion": "direccion", "contrasenia": "contrasena",
+    "cupom": "cupon", "paqete": "paquete", "garantia": "garantia", "cancelacion": "cancelacion",
+    "celu": "movil", "celular": "movil", "cel": "movil", "whatsapp": "movil", "wsp": "movil",
+    "wpp": "movil", "mail": "correo", "e-mail": "correo",
+    # English
+    "recieved": "received", "recieve": "receive", "recived": "received", "adress": "address",
+    "addres": "address", "refound": "refund", "cancle": "cancel", "pasword": "password",
+    "passwrd": "password", "acount": "account", "delivary": "delivery", "wat": "what",
+    "cuz": "because", "coz": "because", "bc": "because", "dont": "do not", "cant": "can not",
+    "wont": "will not", "didnt": "did not", "doesnt": "does not", "isnt": "is not",
+    "havent": "have not", "hasnt": "has not", "wasnt": "was not", "arent": "are not",
+    "aint": "is not", "ive": "i have", "whats": "what is", "wheres": "where is",
+    "hows": "how is", "youre": "you are", "theyre": "they are", "im": "i am",
+}
+
+# Regional words (Spain, Mexico, the River Plate, the Andes, the Caribbean; UK and US) and
+# more everyday wordings of the same concepts: each list extends the concept's list above.
+_MORE_CONCEPT_WORDS = {
+    "order": ["mi compra", "compras", "ordenes", "placed", "placed an order"],
+    "parcel": ["encomienda", "paqueteria", "bulto", "envios", "pkg", "shipped", "dispatched"],
+    "arrive": ["recibi", "recibo", "entregado", "entregaron", "entrega", "got",
+               "nunca llego", "never got", "not received", "not get", "sin llegar",
+               "no llega", "no ha llegado"],
+    "late": ["lleva", "llevo", "demorado", "demorada", "demorando", "atraso", "atrasada",
+             "tardanza", "todavia no", "aun no", "sigue sin", "taking forever", "forever",
+             "ages", "perdido", "perdida", "extraviado", "lost", "en transito", "in transit",
+             "en camino", "aduana", "aduanas", "customs", "no se mueve", "not moved",
+             "not moving", "estimated", "supposed", "should have"],
+    "refund": ["plata", "lana", "reintegro", "reembolsen", "reembolsan", "reembolsais",
+               "regresar dinero", "regresen dinero", "reimbursed", "reimbursement", "credited",
+               "dinero de vuelta", "my money"],
+    "return": ["regresar", "devolverlo", "devolverla", "devolverlas", "devolverlos",
+               "send it back", "return policy", "politica de devolucion", "return label",
+               "etiqueta de devolucion", "devuelvo"],
+    "exchange": ["cambiarlas", "cambiarlos", "cambio de talla", "cambio de talle", "otro color",
+                 "another colour", "another color", "different colour", "different color",
+                 "swap"],
+    "size": ["talle", "talles", "chico", "chica", "no me vale", "no me entra", "me aprieta",
+             "too small", "too big", "not fit", "no me queda", "numero de calzado"],
+    "broken": ["rompio", "rompieron", "quebrado", "quebrada", "trizado", "trizada", "mancha",
+               "manchado", "manchada", "agujero", "descosido", "descosida", "ripped", "hole",
+               "stain", "stained", "mojado", "mojada", "wet", "missing piece", "falta pieza",
+               "incompleto", "incompleta", "de fabrica"],
+    "not_working": ["no anda", "no prende", "no sirve", "not working", "not turn on",
+                    "not power on", "no arranca"],
+    "cancel": ["cancelen", "cancelame", "anulen", "anular", "arrepenti", "ya no lo quiero",
+               "no lo quiero", "changed my mind", "not want", "no longer want"],
+    "address": ["depto", "departamento", "dpto", "colonia", "cp", "flat", "unit", "suite",
+                "zip code", "postal code", "me mude", "domicilio"],
+    "payment": ["debito", "debitaron", "debito", "credito", "mercadopago", "mercado pago",
+                "bizum", "oxxo", "apple pay", "google pay", "klarna", "billed", "debited",
+                "pagado", "pague", "cobraron", "cobrasteis", "cobro"],
+    "declined": ["no pasa", "no me deja pagar", "rechaza", "not go through", "not going through",
+                 "keeps failing"],
+    "twice": ["2 veces", "cobro doble", "double charged", "charged twice", "billed twice"],
+    "coupon": ["cupones", "codigos", "bono", "vale descuento", "promocode", "discount code",
+               "off"],
+    "apply": ["acepta", "no acepta", "invalido", "invalida", "caducado", "expirado", "expired",
+              "invalid", "not accepted", "accept", "usar"],
+    "login": ["loguear", "loguearme", "logearme", "ingresar", "ingresar a mi cuenta", "log into",
+              "logged out", "sign on", "signin", "me saca", "kicks me out"],
+    "password": ["pass", "pin", "olvide", "forgot", "forgotten", "no me acuerdo"],
+    "store": ["sucursal", "sucursales", "locales", "outlet", "mall",
+              "nearest", "mas cercana", "mas cercano"],
+    "hours": ["horarios", "a que hora", "what time", "abren", "cierran", "open until",
+              "hasta que hora"],
+    "weekend": ["feriado", "feriados", "puente", "bank holiday", "bank holidays", "navidad",
+                "christmas"],
+    "stock": ["reponen", "reposicion", "hay stock", "sin stock", "no hay", "restock",
+              "in stock", "back in stock", "tenes", "tienen", "teneis"],
+    "complaint": ["ni caso", "denunciar", "denuncia", "profeco", "consumo", "asco", "malisimo",
+                  "mal servicio", "mala atencion", "disgusting", "report you", "grosero",
+                  "grosera", "impresentable", "trato", "mal ahi", "una verguenza",
+                  "verguenza", "nunca mas"],
+    "no_answer": ["no contestan", "no responden", "no one picks up", "nobody picks up",
+                  "no one answers", "sin contestar", "left on read", "no me contestan",
+                  "no replies", "no reply"],
+    "praise": ["ame", "amo", "crack", "cracks", "capos", "chido", "chevere", "bacan", "guay",
+               "mola", "obsessed", "rock", "rocks", "recomiendo", "recommend", "enamorada",
+               "enamorado", "calidad", "quality"],
+    "collab": ["canje", "canjes", "youtube", "tiktok", "canal", "channel", "blog", "blogger",
+               "bloguera", "youtuber", "streamer", "media kit", "brand partnership",
+               "microinfluencer", "microinfluencers", "micro influencers"],
+    "invoice": ["comprobante", "comprobante fiscal", "cfdi", "rfc", "factura electronica",
+                "boleta", "itemized", "expenses", "deducir"],
+    "warranty": ["under warranty", "servicio tecnico", "service center", "garantia"],
+    "stopped": ["dejo de andar", "ya no prende", "ya no enciende", "ya no carga",
+                "se descompuso", "se dano", "quit working", "died", "stopped"],
+    "shipping_cost": ["cuanto sale", "vale", "costo", "tarifa", "shipping fee", "postage",
+                      "delivery charge", "delivery fee"],
+    "ship_to": ["mandan", "envian", "hacen envios", "llegan a", "deliver to", "ship to"],
+    "jobs": ["chamba", "curro", "laburo", "hoja de vida", "solicitud de empleo", "application",
+             "apply for", "opening", "openings", "recruitment", "buscando gente"],
+    "personal_data": ["mis datos", "llamenme", "llamame", "escribime", "escribanme",
+                      "mi numero", "my number", "reach me", "my card ends"],
+}
+for _concept, _words in _MORE_CONCEPT_WORDS.items():
+    CONCEPTS[_concept] = CONCEPTS[_concept] + [w for w in _words if w not in CONCEPTS[_concept]]

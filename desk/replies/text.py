@@ -9,6 +9,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import snowballstemmer
+
 from desk.replies.lexicon import CONCEPTS, EN_WORDS, ES_WORDS, SLANG, STOPWORDS
 
 _URL = re.compile(r"(https?://|www\.)\S+")
@@ -28,16 +30,8 @@ _CONTRACTIONS = [(re.compile(p), r) for p, r in [
     (r"n['’]t\b", " not"), (r"['’]m\b", " am"), (r"['’]re\b", " are"), (r"['’]ve\b", " have"),
     (r"['’]ll\b", " will"), (r"['’]d\b", " would"), (r"['’]s\b", "")]]
 _NEGATIONS = {"no", "not", "never", "nunca", "ni", "nadie", "nobody", "nothing", "nada"}
-_SUFFIXES = sorted({
-    # Spanish
-    "amientos", "imientos", "amiento", "imiento", "aciones", "iciones", "uciones", "acion",
-    "icion", "ucion", "mente", "ando", "iendo", "yendo", "adas", "ados", "idas", "idos", "ada",
-    "ado", "ida", "ido", "ais", "eis", "amos", "emos", "imos", "aron", "ieron", "aste", "iste",
-    "aba", "abas", "aban", "ara", "iera", "ar", "er", "ir", "as", "es", "os", "an", "en", "a",
-    "o", "e", "s",
-    # English
-    "ing", "ed", "ly", "ies", "ness", "ment", "ery",
-}, key=len, reverse=True)
+# Snowball (the Porter family, kept by snowballstem.org): one stemmer per language.
+_STEMMERS = {"es": snowballstemmer.stemmer("spanish"), "en": snowballstemmer.stemmer("english")}
 # A capitalised word inside a sentence is usually a place or a name: no evidence of topic.
 _NAME = re.compile(r"(?<=[\w,] )[A-ZÁÉÍÓÚÑ][a-záéíóúñ]+")
 
@@ -51,14 +45,14 @@ def fold(text: str) -> str:
 
 
 @lru_cache(maxsize=200_000)
-def stem(word: str) -> str:
-    """A light es/en suffix stripper: 'retrasando', 'retraso' -> 'retras'."""
-    if len(word) <= 3 or word.startswith("<") or word.isdigit():
+def stem(word: str, language: str | None = None) -> str:
+    """Snowball stem in `language` ('retrasando', 'retraso' -> 'retras'); a word no known
+    language claims is stemmed as Spanish when that changes it, else as English."""
+    if len(word) <= 3 or word.startswith("<") or word.isdigit() or word in _NEGATIONS:
         return word
-    for suffix in _SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= (3 if len(suffix) < 3 else 4):
-            return word[: -len(suffix)]
-    return word
+    if language not in _STEMMERS:
+        language = _WORD_LANGUAGE.get(word) or ("en" if word.endswith(_EN_ENDINGS) else "es")
+    return _STEMMERS[language].stemWord(word)
 
 
 def squeeze(word: str) -> str:
@@ -105,39 +99,49 @@ class Analysis:
     features: dict[str, float] = field(default_factory=dict)
     sources: dict[str, set[str]] = field(default_factory=dict)
     stems: list[str] = field(default_factory=list)
+    language: str | None = None  # the one its words were stemmed in
 
     def add(self, feature: str, weight: float, source: str) -> None:
         self.features[feature] = max(self.features.get(feature, 0.0), weight)
         self.sources.setdefault(feature, set()).add(source)
 
 
-def analyse(text: str, fix=None) -> Analysis:
+def analyse(text: str, fix=None, language: str | None = None) -> Analysis:
     """Features of a text: content stems, concepts (one- and two-word) and placeholder tokens.
 
-    `fix(stem) -> stem` may map an unknown stem to a known one (typo correction)."""
+    Stems are in the language the text is written in (detected; `language` when it does
+    not tell). `fix(stem) -> stem` may map an unknown stem to a known one (typo correction)."""
     words = surface_words(text or "")
+    language = _language_of(words, text or "")[0] or language
     names = {fold(n) for n in _NAME.findall(text or "")} - _KNOWN
     content = [w for w in words if (w not in STOPWORDS or w in _NEGATIONS) and w not in names]
-    stems = [stem(w) for w in content]
+    stems = [stem(w, language) for w in content]
     if fix is not None:
-        stems = [s if s in _CONCEPT_OF or s.startswith("<") else fix(s) for s in stems]
-    result = Analysis(words=words, stems=stems)
+        stems = [s if s in _CONCEPT_OF or w in _CONCEPT_OF or s.startswith("<") else fix(s)
+                 for w, s in zip(content, stems)]
+    result = Analysis(words=words, stems=stems, language=language)
     for word, s in zip(content, stems):
         if s in _NEGATIONS or len(s) < 2 or s == "<num>":  # a bare number says nothing
             continue
         result.add(s, 1.0, word)
-        for concept in _CONCEPT_OF.get(s, ()):
+        # A listed word counts for its concepts whatever its stem (a misspelt or other-
+        # language word stemmed in the message's language).
+        for concept in _CONCEPT_OF.get(s, ()) + _CONCEPT_OF.get(word, ()):
             result.add(concept, 1.0, word)
     for i in range(len(stems) - 1):
-        for concept in _CONCEPT_OF.get(stems[i] + " " + stems[i + 1], ()):
-            result.add(concept, 1.0, content[i] + " " + content[i + 1])
+        pair = content[i] + " " + content[i + 1]
+        for concept in _CONCEPT_OF.get(stems[i] + " " + stems[i + 1], ()) + _CONCEPT_OF.get(pair, ()):
+            result.add(concept, 1.0, pair)
     return result
 
 
 def detect_language(text: str) -> tuple[str | None, float]:
     """('es' | 'en' | None, confidence 0..1) from function words and Spanish-only marks."""
+    return _language_of(surface_words(text), text)
+
+
+def _language_of(words: list[str], text: str) -> tuple[str | None, float]:
     marks = sum(text.count(c) for c in "ñÑ¿¡áéíóúÁÉÍÓÚ")
-    words = surface_words(text)
     es = sum(1 for w in words if w in _ONLY_ES) + min(marks, 3)
     en = sum(1 for w in words if w in _ONLY_EN)
     # Verb and noun endings break ties: vosotros forms, -cion, -mente / -ing, -ly.
@@ -154,12 +158,15 @@ def _build_concept_index() -> dict[str, tuple[str, ...]]:
     for concept, phrases in CONCEPTS.items():
         for phrase in phrases:
             words = [w for w in surface_words(phrase) if w not in STOPWORDS or w in _NEGATIONS]
-            key = " ".join(stem(w) for w in words)
-            if key:
-                index.setdefault(key, set()).add("C:" + concept)
+            # Listed words count as written and under either language's stem.
+            for key in {" ".join(words), *(" ".join(stem(w, lang) for w in words) for lang in _STEMMERS)}:
+                if key:
+                    index.setdefault(key, set()).add("C:" + concept)
     return {key: tuple(sorted(value)) for key, value in index.items()}
 
 
+_EN_ENDINGS = ("ing", "ed", "ly", "ness", "ful", "less", "ies")
+_WORD_LANGUAGE = {w: "es" for w in ES_WORDS - EN_WORDS} | {w: "en" for w in EN_WORDS - ES_WORDS}
 _KNOWN = set(ES_WORDS) | set(EN_WORDS) | set(SLANG) | {
     w for phrases in CONCEPTS.values() for p in phrases for w in fold(p).split()}
 _CONCEPT_OF = _build_concept_index()

@@ -271,4 +271,40 @@ def test_suggestions_fragment_with_an_empty_library(client, make_user, login, ap
     login(make_user("cm"))
     response = client.get(f"/tickets/{ticket_id}/suggestions")
     assert response.status_code == 200
-    assert b'id="suggestions"' in response.data and b"No suggestion for this message" in response.data
+    assert b'id="suggestions"' in response.data and b"fits this message well enough" in response.data
+
+
+def test_history_weighs_how_each_answer_went(app_ctx):
+    """Sent as written counts fully, edited less, a suggestion passed over counts against."""
+    from desk.replies import index
+    import_library(LIBRARY.read_bytes(), T0)
+    reply_id = dict(db.session.execute(select(CannedReply.key, CannedReply.id)).all())
+    plain, edited, other = (make_ticket(text, now=T0) for text in ("a", "b", "c"))
+    rows = [(plain, "refund-es", 1, 0, 2), (edited, "refund-es", 2, 2, None),
+            (other, "refund-es", 1, 0, 2), (other, "return-exchange-es", 0, 0, 1),
+            (other, "jobs-es", 0, 0, 3)]
+    for ticket, key, uses, edits, rank in rows:
+        db.session.add(ReplyUsage(canned_reply_id=reply_id[key], ticket_id=ticket.id, uses=uses,
+                                  edits=edits, rank=rank, suggested_at=T0 if rank else None))
+    for ticket in (plain, edited, other):
+        db.session.add(ReplyExample(canned_reply_id=reply_id["refund-es"], ticket_id=ticket.id,
+                                    text=f"texto {ticket.id}", created_at=T0))
+    db.session.commit()
+    weights = {(key, text): weight for key, text, _id, weight in index._examples_after(0)}
+    assert weights == {("refund-es", f"texto {plain.id}"): index.SENT,
+                       ("refund-es", f"texto {edited.id}"): index.EDITED,
+                       ("refund-es", f"texto {other.id}"): index.SENT,
+                       # ranked above the chosen reply: passed over; jobs-es (3rd) was not
+                       ("return-exchange-es", f"texto {other.id}"): index.PASSED_OVER}
+
+
+def test_no_suggestion_when_nothing_fits_says_so_in_both_languages(client, make_user, login, app):
+    with app.app_context():
+        import_library(LIBRARY.read_bytes(), T0)
+        ticket_id = make_ticket("el perro de mi vecino ladra mucho").id
+    login(make_user("cm"))
+    english = client.get(f"/tickets/{ticket_id}/suggestions").data.decode()
+    assert 'class="suggestion"' not in english and "fits this message well enough" in english
+    spanish = client.get(f"/tickets/{ticket_id}/suggestions",
+                         headers={"Accept-Language": "es"}).data.decode()
+    assert 'class="suggestion"' not in spanish and "encaja lo bastante" in spanish

@@ -55,21 +55,33 @@ def test_export_writes_the_library(app, tmp_path):
     assert exported["format"] == "desk-canned-replies/1" and len(exported["replies"]) == 40
 
 
-def test_evaluate_prints_accuracy_per_language_and_misses_without_a_database():
+def _row(output: str, bucket: str) -> dict[str, float]:
+    """One figures row of `desk replies evaluate` by its bucket name."""
+    for line in output.splitlines():
+        parts = line.split()
+        if parts and parts[0] == bucket and len(parts) == 7:
+            names = ("n", "top1", "top3", "shown", "precision", "none")
+            return dict(zip(names, (float(p) if p != "-" else None for p in parts[1:])))
+    raise AssertionError(f"no row {bucket!r} in:\n{output}")
+
+
+def test_evaluate_prints_accuracy_per_language_intent_threshold_and_misses_without_a_database():
     result = CliRunner().invoke(replies_group, [
         "evaluate", "--library", str(LIBRARY), "--cases", str(CASES)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "120 cases, 40 replies, no history"
-    assert [line.split()[0] for line in lines[1:4]] == ["all", "en", "es"]
-    top1 = float(lines[1].split("top-1")[1].split()[0])
-    assert 0.85 <= top1 <= 1.0 and "top-3" in lines[1]
-    assert lines[4].startswith("misses (not first): ")
-    misses = int(lines[4].split(": ")[1])
-    assert len(lines) == 5 + misses and all("expected" in line for line in lines[5:])
+    assert lines[0].startswith("120 cases, 40 replies, no history, confidence threshold 0.")
+    overall = _row(result.output, "all")
+    assert overall["n"] == 120 and 0.85 <= overall["top1"] <= overall["top3"] <= 1.0
+    assert abs(overall["shown"] + overall["none"] - 1) < 0.002 and overall["precision"] >= 0.85
+    assert _row(result.output, "es")["n"] == _row(result.output, "en")["n"] == 60
+    assert _row(result.output, "intent:refund")["n"] == 6
+    summary = next(n for n, line in enumerate(lines) if line.startswith("misses "))
+    misses = int(lines[summary].split(": ")[1])
+    assert len(lines) == summary + 1 + misses and all("expected" in line for line in lines[summary + 1:])
 
 
-def test_evaluate_with_history_and_leave_one_out(tmp_path):
+def test_evaluate_with_history_leave_one_out_and_k_fold(tmp_path):
     history = tmp_path / "history.jsonl"
     history.write_text(CASES.read_text())
     with_history = CliRunner().invoke(replies_group, [
@@ -77,10 +89,16 @@ def test_evaluate_with_history_and_leave_one_out(tmp_path):
     assert "history: 120 messages" in with_history.output
     loo = CliRunner().invoke(replies_group, [
         "evaluate", "--library", str(LIBRARY), "--cases", str(CASES), "--leave-one-out"])
-    assert "leave-one-out history" in loo.output
+    assert "leave-one-out" in loo.output
     # Scoring a case with itself as history would be near perfect; leave-one-out is not.
-    top1 = lambda output: float(output.splitlines()[1].split("top-1")[1].split()[0])  # noqa: E731
-    assert top1(loo.output) < top1(with_history.output)
+    assert _row(loo.output, "all")["top1"] < _row(with_history.output, "all")["top1"]
+    folds = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(CASES), "--folds", "5"])
+    assert "5-fold" in folds.output and _row(folds.output, "all")["top1"] >= 0.85
+    both = CliRunner().invoke(replies_group, [
+        "evaluate", "--library", str(LIBRARY), "--cases", str(CASES), "--folds", "5",
+        "--leave-one-out"])
+    assert both.exit_code != 0
 
 
 def test_evaluate_rejects_bad_cases(tmp_path):

@@ -11,8 +11,14 @@ FIXTURES = Path(__file__).parents[1] / "fixtures"
 LIBRARY_FILE = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"
 LIBRARY = [ReplyDoc(r["key"], r["language"], r["title"], r["body"], tuple(r["triggers"]))
            for r in json.loads(LIBRARY_FILE.read_text())["replies"]]
-CASES = [json.loads(line) for line in (FIXTURES / "suggestions-dev.jsonl").read_text().splitlines()
-         if line.strip()]
+
+
+def load_cases(name: str) -> list[dict]:
+    """The cases of one evaluation set in tests/fixtures (JSON lines)."""
+    return [json.loads(line) for line in (FIXTURES / name).read_text().splitlines() if line.strip()]
+
+
+CASES = load_cases("suggestions-dev.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +113,39 @@ def test_history_shifts_the_ranking():
 
 
 def test_history_never_uses_a_case_as_its_own_answer():
-    engine = Engine(LIBRARY, [("jobs-es", "aduanas aduanas aduanas")])
-    assert set(keys(engine.suggest("aduanas"))) == {"jobs-es", "jobs-en"}
-    assert engine.suggest("aduanas", exclude={0}) == []
+    engine = Engine(LIBRARY, [("jobs-es", "zarzamoras zarzamoras")])
+    assert set(keys(engine.suggest("zarzamoras"))) == {"jobs-es", "jobs-en"}
+    assert engine.suggest("zarzamoras", exclude={0}) == []
+
+
+def test_stemming_follows_the_message_language():
+    assert analyse("retrasando el envío").stems == ["retras", "envi"]
+    assert analyse("my orders were delayed").stems == ["order", "delay"]
+    # Voseo and apostrophe-less English are understood as their standard forms.
+    assert "C:not_working" in analyse("the charger doesnt work").features
+    assert detect_language("che, me podés decir q pasa")[0] == "es"
+
+
+def test_no_suggestion_when_nothing_fits_well(engine):
+    assert engine.suggest("el perro de mi vecino ladra mucho") == []
+    ranked = engine.rank("el perro de mi vecino ladra mucho")
+    assert all(score < engine.confidence for score, _s in ranked)
+    assert engine.suggest("el perro de mi vecino ladra mucho", confident=False) == [
+        s for _score, s in ranked]
+
+
+def test_a_suggestion_passed_over_counts_against_it():
+    text = "mi paquete lleva en aduanas desde el lunes"
+    taught = [("order-status-es", "mi paquete está en aduanas"),
+              ("order-status-es", "el paquete sigue retenido en aduanas"),
+              ("order-status-es", "lleva en aduanas desde el martes")]
+    assert Engine(LIBRARY, taught).suggest(text)[0].key == "order-status-es"
+    passed = [(key, past, f"passed {n}", -1.0) for n, (key, past) in enumerate(taught)]
+    assert Engine(LIBRARY, taught + passed).suggest(text)[0].key != "order-status-es"
+    # An edited answer teaches less than one sent as written.
+    full = Engine(LIBRARY, [("jobs-es", "zarzamoras")]).rank("zarzamoras")[0][0]
+    edited = Engine(LIBRARY, [("jobs-es", "zarzamoras", 0, 0.5)]).rank("zarzamoras")[0][0]
+    assert 0 < edited < full
 
 
 def test_slash_search_by_fuzzy_title(engine):
@@ -117,27 +153,43 @@ def test_slash_search_by_fuzzy_title(engine):
     assert engine.search_titles("cancel")[0][0] in ("cancel-order-en", "cancel-order-es")
 
 
-# Measured on the dev set (desk replies evaluate): no history 0.892 / 1.000, leave-one-out
-# history 0.900 / 0.992. The floors leave room for small changes and catch regressions.
+# Measured with `desk replies evaluate` (commands in docs/suggestions.md): dev set without history
+# 0.883 / 0.975, leave-one-out 0.908 / 0.975 (precision at the threshold 0.908, 0.8% without
+# a suggestion). The floors leave room for small changes and catch regressions.
 def test_accuracy_floor_without_history():
     figures = evaluate(LIBRARY, CASES)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["top1"] >= 0.86 and figures["all"]["top3"] >= 0.96
     assert figures["es"]["top3"] >= 0.95 and figures["en"]["top3"] >= 0.95
 
 
 def test_accuracy_floor_with_leave_one_out_history():
     figures = evaluate(LIBRARY, CASES, leave_one_out=True)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["top1"] >= 0.88 and figures["all"]["top3"] >= 0.96
+    assert figures["all"]["precision"] >= 0.88 and figures["all"]["shown"] >= 0.97
 
 
 # Messages written for this project (not the dev set), with the dev set as history:
-# measured 0.932 / 0.989 (no history 0.875 / 0.989).
-EXTRA = [json.loads(line) for line in (FIXTURES / "suggestions-extra.jsonl").read_text().splitlines()
-         if line.strip()]
+# measured 0.932 / 1.000 (no history 0.909 / 1.000).
+EXTRA = load_cases("suggestions-extra.jsonl")
 
 
 def test_accuracy_floor_on_other_messages_with_the_dev_set_as_history():
     figures = evaluate(LIBRARY, EXTRA, history=CASES)["figures"]
-    assert figures["all"]["top1"] >= 0.85 and figures["all"]["top3"] >= 0.95
+    assert figures["all"]["top1"] >= 0.89 and figures["all"]["top3"] >= 0.97
     without = evaluate(LIBRARY, EXTRA)["figures"]
-    assert without["all"]["top1"] >= 0.8 and without["all"]["top3"] >= 0.95
+    assert without["all"]["top1"] >= 0.86 and without["all"]["top3"] >= 0.97
+
+
+# The second dev set (248 messages, committed before any tuning, issue #21) with the dev set
+# as history: measured 0.851 / 0.948, es 0.843 / 0.961, en 0.860 / 0.934, precision 0.851 with
+# every message shown; 5-fold over it plus the dev set 0.847 / 0.952.
+SECOND = load_cases("suggestions-dev2.jsonl")
+
+
+def test_accuracy_floor_on_the_second_dev_set():
+    figures = evaluate(LIBRARY, SECOND, history=CASES)["figures"]
+    assert figures["all"]["top1"] >= 0.82 and figures["all"]["top3"] >= 0.93
+    assert figures["es"]["top3"] >= 0.92 and figures["en"]["top3"] >= 0.92
+    assert figures["all"]["precision"] >= 0.82 and figures["all"]["shown"] >= 0.97
+    folds = evaluate(LIBRARY, SECOND, history=CASES, folds=5)["figures"]
+    assert folds["all"]["top1"] >= 0.82 and folds["all"]["top3"] >= 0.93
