@@ -2,6 +2,7 @@
 from datetime import datetime
 
 from flask_babel import format_datetime, format_timedelta
+from ua_parser import parse as parse_user_agent
 
 from desk.core.clock import now as clock_now
 
@@ -23,7 +24,19 @@ def iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
+def browser(user_agent: str | None) -> str:
+    """A User-Agent header in words: "Chrome 131 on Windows" (empty if unknown)."""
+    if not user_agent:
+        return ""
+    result = parse_user_agent(user_agent)
+    agent, system = result.user_agent, result.os
+    name = " ".join(part for part in (agent.family, agent.major) if part) if agent else ""
+    where = system.family if system and system.family != "Other" else ""
+    return f"{name} · {where}" if name and where else name or where
+
+
 def register(app) -> None:
     app.add_template_filter(localtime)
     app.add_template_filter(ago)
     app.add_template_filter(iso)
+    app.add_template_filter(browser)
