@@ -39,6 +39,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     txcache.install_session_hooks()
     register_views(app)
     register_commands(app)
+    if int(app.config["PROXY_COUNT"]):
+        # Behind that many trusted proxies, the client's address (sign-in throttling, audit,
+        # sessions) and scheme come from their X-Forwarded-* headers, and only from theirs.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
     return app
 
 

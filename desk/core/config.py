@@ -15,6 +15,7 @@ class Defaults:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
+    PROXY_COUNT = 0  # reverse proxies in front of the desk whose X-Forwarded-For is trusted
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = False  # set DESK_SESSION_COOKIE_SECURE=true behind HTTPS

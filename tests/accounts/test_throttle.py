@@ -1,7 +1,10 @@
 """Sign-in throttling: guessing slows down per account and source, and across sources for
 unknown browsers, while the person's own browser still gets in."""
+from flask import request
+
+from desk import create_app
 from desk.accounts import throttle
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, app_config
 
 T0 = 1_900_000_000.0  # any instant: the throttle compares the times it is given
 
@@ -59,3 +62,17 @@ def test_a_forged_device_cookie_trusts_nothing(app, make_user):
         real = throttle.device_cookie(user.email, None)
         assert throttle.is_trusted(user.email.upper(), real)
         assert not throttle.is_trusted("other@desk.test", real)
+
+
+
+def test_behind_a_trusted_proxy_each_client_address_is_its_own_source(redis_server, database_url):
+    """With DESK_PROXY_COUNT=1 the address is the proxy's last X-Forwarded-For hop, so sign-in
+    throttling counts clients, not the proxy; a hop the client forged in front is ignored."""
+    behind = create_app({**app_config(database_url, redis_server), "PROXY_COUNT": 1})
+    seen = []
+    behind.add_url_rule("/_address", "address", lambda: seen.append(request.remote_addr) or "")
+    client = behind.test_client()
+    for forwarded in ("198.51.100.7", "6.6.6.6, 198.51.100.8"):
+        client.get("/_address", headers={"X-Forwarded-For": forwarded},
+                   environ_base={"REMOTE_ADDR": "10.0.0.2"})
+    assert seen == ["198.51.100.7", "198.51.100.8"]
