@@ -9,6 +9,7 @@ from desk.core.types import MAX_ID
 from desk.views import (
     admin,
     api,
+    audit_log,
     auth,
     board,
     escalations,
@@ -24,6 +25,7 @@ from desk.views import (
     sla,
     survey,
     tickets,
+    tokens,
 )
 
 # (endpoint, label, lowest role that sees it)
@@ -38,7 +40,8 @@ NAVIGATION = [
 ]
 
 BLUEPRINTS = (auth.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
-              board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp)
+              board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp,
+              tokens.bp, audit_log.bp)
 
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an

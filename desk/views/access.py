@@ -4,10 +4,27 @@ from functools import wraps
 from flask import abort, g, request
 from flask_login import current_user
 
+from desk.accounts.audit import Actor
 from desk.accounts.tokens import SCOPES, mark_used, token_for_secret
 from desk.core.clock import now as clock_now
 from desk.core.errors import api_error
 from desk.core.extensions import login_manager
+
+
+def client_ip() -> str | None:
+    """The caller's address as the rate limiter sees it (`request.remote_addr`: the peer, or
+    the client a trusted proxy named if a ProxyFix is set up in front)."""
+    return request.remote_addr
+
+
+def audit_actor() -> Actor:
+    """Who is making this request's change and from where, for the audit log: the signed-in
+    user, or the API token's user (source "api")."""
+    token = g.get("api_token")
+    if token is not None:
+        return Actor(user_id=token.user_id, ip=client_ip(), source="api")
+    user_id = current_user.id if current_user.is_authenticated else None
+    return Actor(user_id=user_id, ip=client_ip(), source="web")
 
 
 def role_required(role: str):
