@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template, request, stream_with_con
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from desk.accounts.audit import OBJECT_TYPES, AuditEvent
 from desk.accounts.users import User
@@ -77,7 +77,28 @@ ACTIONS = {
                                 _l("%(actor)s acknowledged the escalation of %(object)s")),
     "escalation.resolved": (_l("Escalation resolved"),
                             _l("%(actor)s resolved the escalation of %(object)s")),
+    "escalation.renotified": (_l("Escalation renotified"),
+                              _l("%(actor)s reminded about the escalation of %(object)s")),
+    "escalation.mailed": (_l("Escalation mailed"),
+                          _l("%(actor)s mailed the escalation of %(object)s")),
+    "reply_delivered": (_l("Reply delivered"), _l("%(actor)s delivered a reply on %(object)s")),
+    "reply_recorded": (_l("Reply recorded (sandbox)"),
+                       _l("%(actor)s recorded a reply on %(object)s without sending it (sandbox)")),
+    "reply_retrying": (_l("Reply retrying"), _l("%(actor)s will retry a reply on %(object)s")),
+    "reply_failed": (_l("Reply failed"), _l("%(actor)s could not deliver a reply on %(object)s")),
+    "reply.held": (_l("Reply held"), _l("%(actor)s wrote a reply on %(object)s held for approval")),
+    "reply.approved": (_l("Reply approved"), _l("%(actor)s approved a held reply on %(object)s")),
+    "reply.rejected": (_l("Reply rejected"), _l("%(actor)s rejected a held reply on %(object)s")),
+    "incident.opened": (_l("Incident opened"), _l("%(actor)s opened an incident with %(object)s")),
+    "incident.joined": (_l("Incident joined"), _l("%(actor)s added %(object)s to an incident")),
+    "incident.replied_all": (_l("Incident answered"),
+                             _l("%(actor)s answered every ticket of an incident")),
+    "incident.approval": (_l("Incident approval changed"),
+                          _l("%(actor)s changed whether an incident's replies need approval")),
+    "incident.resolved": (_l("Incident resolved"), _l("%(actor)s resolved an incident")),
 }
+# Whose events the page shows: people's changes (the default), the system's, or both.
+WHO = ("people", "system", "all")
 OBJECT_NAMES = {
     "ticket": _l("ticket"), "user": _l("user"), "api_token": _l("API token"),
     "channel": _l("channel"), "sla_policy": _l("SLA policy"), "sla_calendar": _l("calendar"),
@@ -102,10 +123,12 @@ class Filters:
     object_id: int | None = None
     start: date | None = None
     end: date | None = None
+    who: str = "people"
     errors: tuple = ()
 
     def args(self) -> dict:
-        values = {"user": self.user_id, "action": self.action, "object": self.object_type,
+        values = {"user": self.user_id, "who": None if self.who == "people" else self.who,
+                  "action": self.action, "object": self.object_type,
                   "object_id": self.object_id, "from": self.start, "to": self.end}
         return {k: str(v) for k, v in values.items() if v is not None}
 
@@ -119,6 +142,7 @@ def parse_filters(args) -> Filters:
     """The page's filters from the query string; what cannot be read is named in `errors`."""
     found, errors = Filters(), []
     found.user_id, found.object_id = _id(args.get("user")), _id(args.get("object_id"))
+    found.who = args.get("who") if args.get("who") in WHO else "people"
     action, kind = args.get("action") or None, args.get("object") or None
     found.action = action if action in ACTIONS else None
     found.object_type = kind if kind in OBJECT_TYPES else None
@@ -144,6 +168,11 @@ def filtered(filters: Filters):
     query = select(AuditEvent)
     if filters.user_id:
         query = query.where(AuditEvent.user_id == filters.user_id)
+    elif filters.who == "people":  # a person's change, on a page or with their token or command
+        query = query.where(or_(AuditEvent.user_id.is_not(None), AuditEvent.source == "cli"))
+    elif filters.who == "system":
+        query = query.where(AuditEvent.user_id.is_(None), or_(AuditEvent.source.is_(None),
+                                                              AuditEvent.source != "cli"))
     if filters.action:
         query = query.where(AuditEvent.action == filters.action)
     if filters.object_type:

@@ -182,6 +182,8 @@ def _seed(app, admin_id, other_id):
                      data={"user_id": other_id, "name": "x", "from": "cm", "to": "lead"})
         audit.record("channel.added", at=AT - timedelta(days=3), by=audit.Actor(other_id, "10.0.0.9"),
                      object_type="channel", object_id=7, data={"name": "Tienda (instagram)"})
+        audit.record("escalation.renotified", actor="rule:ladder", at=AT, object_type="ticket",
+                     object_id=5, data={"escalation_id": 1, "level": 2})
         db.session.commit()
 
 
@@ -225,6 +227,13 @@ def test_the_page_reads_as_sentences_in_the_viewers_zone_and_filters(app, admin_
     assert shown(**{"from": "2026-02-27", "to": "2026-02-27"}) == (False, True)  # 08:30 there
     assert shown(**{"to": "2026-03-01"}) == (False, True)
     assert client.get("/admin/audit?from=yesterday").status_code == 400
+
+    def rule_shown(**args):
+        return "the rule ladder reminded about the escalation of ticket #5" in client.get(
+            "/admin/audit", query_string=args).get_data(as_text=True)
+
+    assert not rule_shown() and rule_shown(who="all") and rule_shown(who="system")
+    assert shown(who="system") == (False, False) and shown(who="all") == (True, True)
 
 
 def test_the_page_speaks_spanish(app, admin_client, make_user):
