@@ -7,8 +7,8 @@ from pydantic import BaseModel, ValidationError
 
 from desk.channels.base import ParseError, load_json
 from desk.core.errors import api_error
-from desk.core.storable import any_unstorable
 from desk.core.extensions import csrf
+from desk.core.storable import any_unstorable
 from desk.views.access import token_required
 from desk.views.api.spec import document, openapi
 
