@@ -276,6 +276,11 @@ CSV_HEADER = ("id", "time_utc", "time_local", "who", "who_email", "action", "obj
               "object_id", "description", "ip", "source", "data")
 
 
+def _nobody(event: AuditEvent) -> str:
+    """Who made a change no user is named for: the command line, a rule or the system."""
+    return "cli" if event.source == "cli" else event.actor if event.actor != "user" else "system"
+
+
 @bp.get("/audit.csv")
 def export():
     """Every row the filters pick, in batches (the log grows), formula-safe cells."""
@@ -298,7 +303,7 @@ def export():
                 who = people.get(e.user_id)
                 writer.writerow([safe_cell(v) for v in (
                     e.id, e.created_at.isoformat(), localtime(e.created_at, "yyyy-MM-dd HH:mm:ss"),
-                    who.name if who else e.actor, who.email if who else "", e.action,
+                    who.name if who else _nobody(e), who.email if who else "", e.action,
                     e.object_type or "", e.object_id if e.object_id is not None else "",
                     describe(e, people), e.ip or "", e.source or "",
                     json.dumps(e.data, ensure_ascii=False, sort_keys=True, default=str))])

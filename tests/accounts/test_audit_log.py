@@ -156,7 +156,7 @@ def test_canned_replies_created_changed_deactivated_and_imported_are_recorded(ap
         ("canned_reply.imported", lead.id, "canned_reply", None, IP, "web")]
 
 
-def test_command_line_changes_are_recorded_as_such(app, make_user):
+def test_command_line_changes_are_recorded_as_such(app, make_user, tmp_path):
     user = make_user("smm")
     runner = app.test_cli_runner()
     result = runner.invoke(args=["create-token", "cli-bot", "--user", user.email])
@@ -164,10 +164,14 @@ def test_command_line_changes_are_recorded_as_such(app, make_user):
     token = _one(app, ApiToken, name="cli-bot")
     assert runner.invoke(args=["revoke-token", str(token.id)]).exit_code == 0
     assert runner.invoke(args=["channel", "add", "x", "x-42", "Marca"]).exit_code == 0
-    rows = _events(app, "api_token.") + _events(app, "channel.")
+    library = tmp_path / "lib.json"
+    library.write_text(json.dumps({"format": "desk-canned-replies/1", "replies": [
+        {"key": "hola", "language": "es", "title": "Hola", "body": "Hola", "triggers": ["hola"]}]}))
+    assert runner.invoke(args=["import-replies", str(library)]).exit_code == 0
+    rows = _events(app, "api_token.") + _events(app, "channel.") + _events(app, "canned_reply.")
     assert [(e[0], e[1], e[4], e[5]) for e in rows] == [
         ("api_token.created", None, None, "cli"), ("api_token.revoked", None, None, "cli"),
-        ("channel.added", None, None, "cli")]
+        ("channel.added", None, None, "cli"), ("canned_reply.imported", None, None, "cli")]
 
 
 # --- the page --------------------------------------------------------------------------
