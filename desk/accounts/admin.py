@@ -11,21 +11,23 @@ class SelfDeactivation(DeskError):
     """An admin tried to deactivate their own account (they would lock themselves out)."""
 
 
-def change_role(user_id: int, role: str, actor_id: int, now: datetime) -> User:
-    """Give a user another role; audited when it changes. Commits."""
+def change_role(user_id: int, role: str, actor_id: int, now: datetime,
+                by: audit.Actor | None = None) -> User:
+    """Give a user another role; audited when it changes (`by`: from where). Commits."""
     user = _user(user_id)
     if role not in ROLES:
         raise DeskError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
     if user.role != role:
-        audit.record("user.role_changed", user_id=actor_id, at=now,
-                     data={"user_id": user.id, "from": user.role, "to": role})
+        audit.record("user.role_changed", user_id=actor_id, at=now, by=by,
+                     object_type="user", object_id=user.id,
+                     data={"user_id": user.id, "name": user.name, "from": user.role, "to": role})
         user.role = role
     db.session.commit()
     return user
 
 
 def edit_user(user_id: int, *, name: str, role: str, locale: str | None, timezone: str,
-              actor_id: int, now: datetime) -> User:
+              actor_id: int, now: datetime, by: audit.Actor | None = None) -> User:
     """Change a user's name, role, language and time zone; the changed fields are audited
     (from and to). Commits."""
     user = _user(user_id)
@@ -39,13 +41,15 @@ def edit_user(user_id: int, *, name: str, role: str, locale: str | None, timezon
     if changed:
         for field, change in changed.items():
             setattr(user, field, change["to"])
-        audit.record("user.edited", user_id=actor_id, at=now,
-                     data={"user_id": user.id, "changes": changed})
+        audit.record("user.edited", user_id=actor_id, at=now, by=by, object_type="user",
+                     object_id=user.id,
+                     data={"user_id": user.id, "name": user.name, "changes": changed})
     db.session.commit()
     return user
 
 
-def set_active(user_id: int, active: bool, actor_id: int, now: datetime) -> User:
+def set_active(user_id: int, active: bool, actor_id: int, now: datetime,
+               by: audit.Actor | None = None) -> User:
     """Deactivate (signed out everywhere at once) or reactivate a user; audited. Commits."""
     user = _user(user_id)
     if user.id == actor_id and not active:
@@ -54,7 +58,8 @@ def set_active(user_id: int, active: bool, actor_id: int, now: datetime) -> User
         user.active = active
         sessions.end_sessions(user.id, now)  # signed out everywhere at once
         audit.record("user.activated" if active else "user.deactivated", user_id=actor_id,
-                     at=now, data={"user_id": user.id})
+                     at=now, by=by, object_type="user", object_id=user.id,
+                     data={"user_id": user.id, "name": user.name})
     db.session.commit()
     return user
 

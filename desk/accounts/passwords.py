@@ -75,13 +75,15 @@ def check_password(password: str, user: User | None = None, *, email: str = "",
                               "or contains your name. A few unrelated words work well."))
 
 
-def change_password(user: User, current: str, new: str, now: datetime) -> None:
+def change_password(user: User, current: str, new: str, now: datetime,
+                    by: audit.Actor | None = None) -> None:
     """The user's own change: the current password confirms it; the other sessions end, this
     one stays. Commits."""
     if authenticate(user.email, current) is None:
         raise WrongPassword(_l("The current password is not right."))
     check_password(new, user)
-    audit.record("user.password_changed", user_id=user.id, at=now, data={"user_id": user.id})
+    audit.record("user.password_changed", user_id=user.id, at=now, by=by, object_type="user",
+                 object_id=user.id, data={"user_id": user.id})
     set_password(user, new, now, keep_session_key=user.session_key)
 
 
@@ -104,10 +106,13 @@ def request_reset(email: str, ip: str | None, now: datetime) -> User | None:
     if user is None or not user.active or not user.has_password:
         return None
     recent = db.session.scalar(select(AuditEvent.id).where(
-        AuditEvent.action == "user.reset_requested", AuditEvent.user_id == user.id,
+        AuditEvent.object_type == "user", AuditEvent.object_id == user.id,
+        AuditEvent.action == "user.reset_requested",
         AuditEvent.created_at > now - RESET_MAIL_EVERY).limit(1))
-    audit.record("user.reset_requested", user_id=user.id, actor="anonymous", at=now,
-                 data={"user_id": user.id, "ip": ip, "mailed": not recent})
+    # Nobody is signed in: whoever asked is anonymous, the account is the object.
+    audit.record("user.reset_requested", actor="anonymous", at=now,
+                 by=audit.Actor(ip=ip, source="web"), object_type="user", object_id=user.id,
+                 data={"user_id": user.id, "mailed": not recent})
     db.session.commit()
     return None if recent else user
 
@@ -117,7 +122,8 @@ def link_user(raw: str, purpose: str, now: datetime) -> User:
     return _live_link(raw, purpose, now).user
 
 
-def use_link(raw: str, purpose: str, password: str, now: datetime) -> User:
+def use_link(raw: str, purpose: str, password: str, now: datetime,
+             by: audit.Actor | None = None) -> User:
     """Set the password through a live link, which is then spent: every session of the user
     ends and their API tokens are revoked. Commits; InvalidLink or WeakPassword otherwise."""
     link = _live_link(raw, purpose, now)
@@ -125,13 +131,14 @@ def use_link(raw: str, purpose: str, password: str, now: datetime) -> User:
     check_password(password, user)
     link.used_at = now
     audit.record("user.password_reset" if purpose == "reset" else "user.invitation_accepted",
-                 user_id=user.id, at=now, data={"user_id": user.id})
+                 user_id=user.id, at=now, by=by, object_type="user", object_id=user.id,
+                 data={"user_id": user.id})
     set_password(user, password, now)
     return user
 
 
 def invite_user(email: str, name: str, role: str, locale: str | None, timezone: str,
-                actor_id: int, now: datetime) -> User:
+                actor_id: int, now: datetime, by: audit.Actor | None = None) -> User:
     """Create an account that has no password until its owner follows the invitation link
     (mailed by the caller after commit). Audited; commits; Conflict on a taken e-mail."""
     email = normalize_email(email)
@@ -146,8 +153,8 @@ def invite_user(email: str, name: str, role: str, locale: str | None, timezone: 
                 locale=locale, timezone=timezone, password_hash="!", created_at=now)
     db.session.add(user)
     db.session.flush()
-    audit.record("user.invited", user_id=actor_id, at=now,
-                 data={"user_id": user.id, "email": email, "role": role})
+    audit.record("user.invited", user_id=actor_id, at=now, by=by, object_type="user",
+                 object_id=user.id, data={"user_id": user.id, "email": email, "role": role})
     db.session.commit()
     return user
 

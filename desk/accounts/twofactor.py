@@ -59,12 +59,14 @@ def must_enrol(user: User) -> bool:
     return not enabled(user) and user.role in required_roles()
 
 
-def set_required_roles(roles: list[str], actor_id: int, now: datetime) -> None:
+def set_required_roles(roles: list[str], actor_id: int, now: datetime,
+                       by: audit.Actor | None = None) -> None:
     """Require 2FA for these roles (the others may still choose it); audited. Commits."""
     wanted = ",".join(role for role in ROLES if role in roles)
     policy = db.session.get(SignInPolicy, 1) or SignInPolicy(id=1, two_factor_roles="")
     if policy.two_factor_roles != wanted:
-        audit.record("signin.two_factor_roles", user_id=actor_id, at=now,
+        audit.record("signin.two_factor_roles", user_id=actor_id, at=now, by=by,
+                     object_type="sign_in_policy", object_id=1,
                      data={"from": policy.two_factor_roles, "to": wanted})
         policy.two_factor_roles, policy.updated_by_id, policy.updated_at = wanted, actor_id, now
         db.session.add(policy)
@@ -96,7 +98,8 @@ def confirm_enrolment(user: User, code: str, now: datetime) -> list[str]:
     user.totp_secret, user.totp_pending = user.totp_pending, None
     user.totp_enabled_at, user.totp_last_step = now, step
     codes = _new_recovery_codes(user)
-    audit.record("user.two_factor_enabled", user_id=user.id, at=now, data={"user_id": user.id})
+    audit.record("user.two_factor_enabled", user_id=user.id, at=now, object_type="user",
+                 object_id=user.id, data={"user_id": user.id})
     db.session.commit()
     return codes
 
@@ -107,14 +110,16 @@ def disable(user: User, password: str, now: datetime) -> None:
         raise WrongCode("the password is not right")
     user.totp_secret = user.totp_pending = user.totp_enabled_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    audit.record("user.two_factor_disabled", user_id=user.id, at=now, data={"user_id": user.id})
+    audit.record("user.two_factor_disabled", user_id=user.id, at=now, object_type="user",
+                 object_id=user.id, data={"user_id": user.id})
     db.session.commit()
 
 
 def regenerate_recovery_codes(user: User, now: datetime) -> list[str]:
     """New recovery codes; the old ones stop working. Audited; commits."""
     codes = _new_recovery_codes(user)
-    audit.record("user.recovery_codes_renewed", user_id=user.id, at=now, data={"user_id": user.id})
+    audit.record("user.recovery_codes_renewed", user_id=user.id, at=now, object_type="user",
+                 object_id=user.id, data={"user_id": user.id})
     db.session.commit()
     return codes
 
@@ -123,7 +128,7 @@ def verify(user: User, code: str, now: datetime) -> str:
     """Prove the second factor with a current TOTP code or an unused recovery code (spent
     now); which one it was ("totp" or "recovery"). Commits; WrongCode otherwise."""
     code = (code or "").strip().replace(" ", "").lower()
-    if code.isdigit() and len(code) == 6 and user.totp_secret:
+    if code.isascii() and code.isdigit() and len(code) == 6 and user.totp_secret:
         step = _matching_step(decrypt(user.totp_secret), code, now)
         if step is not None and step > (user.totp_last_step or -1):
             user.totp_last_step = step
@@ -136,6 +141,7 @@ def verify(user: User, code: str, now: datetime) -> str:
         if row is not None:
             row.used_at = now
             audit.record("user.recovery_code_used", user_id=user.id, at=now,
+                         object_type="user", object_id=user.id,
                          data={"user_id": user.id, "left": recovery_codes_left(user) - 1})
             db.session.commit()
             return "recovery"
@@ -149,6 +155,8 @@ def recovery_codes_left(user: User) -> int:
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     """The time step (now, or one either side for clock drift) whose code is `code`."""
+    if not (code.isascii() and code.isdigit() and len(code) == 6):  # "١٢٣٤٥٦" is isdigit() too
+        return None
     totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // STEP
     for step in (current, current - 1, current + 1):

@@ -108,7 +108,8 @@ def sign_in(user: User, *, remember: bool, ip: str | None, user_agent: str | Non
     """Open a server-side session for the user, recorded in the audit log. Commits."""
     user.session_key = sessions.open_session(user.id, remember=remember, ip=ip,
                                              user_agent=user_agent, now=now)
-    audit.record("user.signed_in", user_id=user.id, at=now, data={"ip": ip})
+    audit.record("user.signed_in", user_id=user.id, at=now, object_type="user",
+                 object_id=user.id, by=audit.Actor(user_id=user.id, ip=ip, source="web"))
     db.session.commit()
 
 

@@ -4,6 +4,7 @@ from datetime import datetime
 from sqlalchemy import String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from desk.accounts import audit
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError
 from desk.core.extensions import db
@@ -33,8 +34,10 @@ class Channel(db.Model):
 
 
 def add_channel(platform: str, account_id: str, name: str, handle: str | None = None,
-                access_token: str | None = None) -> Channel:
-    """Connect an account and commit; DeskError on an unknown platform or a duplicate."""
+                access_token: str | None = None, by: audit.Actor | None = None,
+                now: datetime | None = None) -> Channel:
+    """Connect an account and commit; DeskError on an unknown platform or a duplicate.
+    Audited (`by`: who, from where)."""
     platform = (platform or "").strip().lower()
     account_id = (account_id or "").strip()
     if platform not in PLATFORMS:
@@ -46,8 +49,11 @@ def add_channel(platform: str, account_id: str, name: str, handle: str | None = 
     if find_channel(platform, account_id):
         raise Conflict(f"{platform} account {account_id} is already connected")
     channel = Channel(platform=platform, account_id=account_id, name=name.strip(),
-                      handle=handle, access_token=access_token)
+                      handle=handle, access_token=access_token, created_at=now or clock_now())
     db.session.add(channel)
+    db.session.flush()
+    audit.record("channel.added", at=channel.created_at, by=by, object_type="channel",
+                 object_id=channel.id, data={"name": channel.label, "account_id": account_id})
     db.session.commit()
     return channel
 

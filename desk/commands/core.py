@@ -1,6 +1,7 @@
 """Core commands: run, worker, scheduler, init-db, users and passwords, tokens, channels."""
 import os
 import sys
+from datetime import datetime, timedelta, timezone
 
 import click
 from flask import current_app
@@ -10,7 +11,8 @@ from werkzeug.serving import run_simple
 
 from desk.accounts import audit, passwords
 from desk.accounts import users as auth
-from desk.accounts.tokens import create_api_token, revoke_api_token
+from desk.accounts.audit import Actor
+from desk.accounts.tokens import SCOPES, create_api_token, revoke_api_token
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
@@ -68,7 +70,8 @@ def set_password(email, password):
     except DeskError as exc:
         fail(str(exc))
     now = clock_now()
-    audit.record("user.password_set_by_command", user_id=None, actor="system", at=now,
+    audit.record("user.password_set_by_command", actor="system", at=now,
+                 by=audit.Actor(source="cli"), object_type="user", object_id=user.id,
                  data={"user_id": user.id})
     auth.set_password(user, password, now)
     click.echo(f"password set for {user.email}; their sessions and API tokens are ended")
@@ -77,9 +80,17 @@ def set_password(email, password):
 @click.command("create-token")
 @click.argument("name")
 @click.option("--user", "email", default=None, help="E-mail of the user the token acts for.")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice(list(SCOPES)),
+              help="A scope the token holds (repeat it; default: every scope the user's role "
+                   "allows, or every scope for a token made for no user).")
+@click.option("--expires", default=None, metavar="DAYSd|DATE",
+              help="When the token stops working: a number of days (90d) or an ISO date or "
+                   "time (2027-06-30, midnight UTC when no zone is given). Default: never.")
 @with_appcontext
-def create_token(name, email):
+def create_token(name, email, scopes, expires):
     """Create an API token; its secret is printed once and never stored."""
+    now = clock_now()
+    expires_at = parse_expiry(expires, now) if expires else None
     user = None
     if email:
         user = db.session.scalar(db.select(auth.User).where(
@@ -87,11 +98,26 @@ def create_token(name, email):
         if user is None:
             fail(f"no user with e-mail {email}")
     try:
-        token, raw = create_api_token(name, user)
+        token, raw = create_api_token(name, user, scopes=list(scopes) or None,
+                                      expires_at=expires_at, now=now, by=Actor(source="cli"))
     except DeskError as exc:
         fail(str(exc))
-    click.echo(f"token {token.id} ({token.name}); keep this secret, it is shown only once:")
+    until = f", expires {token.expires_at.isoformat()}" if token.expires_at else ""
+    click.echo(f"token {token.id} ({token.name}; scopes: {' '.join(token.scope_list)}{until}); "
+               "keep this secret, it is shown only once:")
     click.echo(raw)
+
+
+def parse_expiry(text: str, now: datetime) -> datetime:
+    """"90d" (days from now) or an ISO date or time (UTC unless it names a zone)."""
+    text = text.strip()
+    if text[:-1].isdigit() and text[-1:].lower() == "d":
+        return now + timedelta(days=int(text[:-1]))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"--expires takes a number of days (90d) or an ISO date, not {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @click.command("revoke-token")
@@ -100,7 +126,7 @@ def create_token(name, email):
 def revoke_token(token_id):
     """Revoke an API token by id; it stops working at once."""
     try:
-        token = revoke_api_token(token_id)
+        token = revoke_api_token(token_id, by=Actor(source="cli"))
     except DeskError as exc:
         fail(str(exc))
     click.echo(f"revoked token {token.id} ({token.name})")
@@ -122,7 +148,8 @@ def channel_group():
 def channel_add(platform, account_id, name, handle, access_token):
     """Connect an account: PLATFORM ACCOUNT_ID NAME."""
     try:
-        channel = add_channel(platform, account_id, name, handle, access_token)
+        channel = add_channel(platform, account_id, name, handle, access_token,
+                              by=Actor(source="cli"))
     except DeskError as exc:
         fail(str(exc))
     click.echo(f"channel {channel.id}: {channel.label}, account {channel.account_id}")

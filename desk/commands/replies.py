@@ -5,6 +5,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from desk.accounts.audit import Actor
 from desk.core.clock import now
 from desk.core.errors import DeskError
 from desk.replies.engine import ReplyDoc
@@ -25,7 +26,7 @@ def _read(path: str) -> str:
 def import_replies(file):
     """Import a desk-canned-replies/1 file: creates new keys, updates existing ones."""
     try:
-        result = import_library(_read(file), now())
+        result = import_library(_read(file), now(), by=Actor(source="cli"))
     except DeskError as exc:
         raise click.ClickException(f"{file}: {exc} (nothing was imported)") from None
     click.echo(f"created: {len(result.created)}, updated: {len(result.updated)}, "

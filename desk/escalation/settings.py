@@ -74,7 +74,8 @@ def _load_settings() -> EscalationSettings:
         crisis_similarity=int(config["CRISIS_SIMILARITY"]))
 
 
-def save_settings(values: dict, user_id: int, now: datetime) -> EscalationSettings:
+def save_settings(values: dict, user_id: int, now: datetime,
+                  by: audit.Actor | None = None) -> EscalationSettings:
     """Validate and store the rule settings (unknown keys are refused); audited. Commits."""
     unknown = set(values) - set(EDITABLE)
     if unknown:
@@ -99,7 +100,8 @@ def save_settings(values: dict, user_id: int, now: datetime) -> EscalationSettin
             changed[name] = value
             setattr(row, name, value)
     row.updated_by_id, row.updated_at = user_id, now
-    audit.record("escalation_rules.changed", user_id=user_id, at=now, data=changed)
+    audit.record("escalation_rules.changed", user_id=user_id, at=now, data=changed, by=by,
+                 object_type="escalation_rules", object_id=row.id)
     db.session.commit()
     return row
 

@@ -22,7 +22,8 @@ def mail_password_link(user_id: int, purpose: str) -> bool:
         return False
     now = clock_now()
     raw = issue_link(user, purpose, now)
-    audit.record("user.link_mailed", user_id=user.id, actor="system", at=now,
+    audit.record("user.link_mailed", actor="system", at=now, object_type="user",
+                 object_id=user.id,
                  data={"user_id": user.id, "purpose": purpose})
     db.session.commit()
     link = f"{current_app.config['BASE_URL'].rstrip('/')}{PATHS[purpose]}{raw}"

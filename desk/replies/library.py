@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
+from desk.accounts import audit
 from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
@@ -162,7 +163,8 @@ def parse_library(raw) -> list[ReplyIn]:
     return replies
 
 
-def import_library(raw, now: datetime, user: User | None = None) -> ImportResult:
+def import_library(raw, now: datetime, user: User | None = None,
+                   by: audit.Actor | None = None) -> ImportResult:
     """Create or update replies by key, all or nothing, and commit."""
     entries = parse_library(raw)
     existing = {r.key: r for r in db.session.scalars(
@@ -182,6 +184,9 @@ def import_library(raw, now: datetime, user: User | None = None) -> ImportResult
             result.updated.append(entry.key)
         else:
             result.unchanged.append(entry.key)
+    if by is not None and (result.created or result.updated):
+        audit.record("canned_reply.imported", at=now, by=by, object_type="canned_reply",
+                     data={"created": len(result.created), "updated": len(result.updated)})
     db.session.commit()
     library_changed()
     return result
@@ -201,7 +206,7 @@ def export_library(include_inactive: bool = True) -> dict:
 # --- editing -----------------------------------------------------------------------------
 
 def save_reply(values: dict, now: datetime, user: User | None = None,
-               reply_id: int | None = None) -> CannedReply:
+               reply_id: int | None = None, by: audit.Actor | None = None) -> CannedReply:
     """Create (reply_id None) or update one reply from form values, and commit."""
     try:
         entry = ReplyIn.model_validate(values)
@@ -218,13 +223,22 @@ def save_reply(values: dict, now: datetime, user: User | None = None,
     for k, v in entry.model_dump().items():
         setattr(reply, k, v)
     reply.updated_at = now
+    db.session.flush()
+    audit.record("canned_reply.created" if reply_id is None else "canned_reply.updated", at=now,
+                 by=by, object_type="canned_reply", object_id=reply.id,
+                 data={"name": reply.title or reply.key, "key": reply.key})
     db.session.commit()
     library_changed()
     return reply
 
 
-def set_active(reply_id: int, active: bool, now: datetime) -> CannedReply:
+def set_active(reply_id: int, active: bool, now: datetime,
+               by: audit.Actor | None = None) -> CannedReply:
     reply = get_reply(reply_id)
+    if reply.active != active:
+        audit.record("canned_reply.activated" if active else "canned_reply.deactivated", at=now,
+                     by=by, object_type="canned_reply", object_id=reply.id,
+                     data={"name": reply.title or reply.key, "key": reply.key})
     reply.active, reply.updated_at = active, now
     db.session.commit()
     library_changed()

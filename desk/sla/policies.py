@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from desk.accounts import audit
 from desk.accounts.users import User
 from desk.channels.accounts import KINDS, PLATFORMS
 from desk.core.clock import now as clock_now
@@ -203,8 +204,15 @@ def validate_policy(values: dict) -> dict:
     return clean
 
 
-def save_policy(values: dict, policy_id: int | None = None) -> SlaPolicy:
-    """Create or update a policy and commit; DeskError on invalid values or a taken name."""
+def _jsonable(value):
+    return value if value is None or isinstance(value, (str, int, float, bool, list, dict)) \
+        else str(value)
+
+
+def save_policy(values: dict, policy_id: int | None = None, by: audit.Actor | None = None,
+                now: datetime | None = None) -> SlaPolicy:
+    """Create or update a policy and commit; DeskError on invalid values or a taken name.
+    Audited with the fields that changed (`by`: who, from where)."""
     clean = validate_policy(values)
     default_policy()  # a desk with policies of its own always has its fallback stored
     policy = db.session.get(SlaPolicy, policy_id) if policy_id else SlaPolicy()
@@ -216,30 +224,42 @@ def save_policy(values: dict, policy_id: int | None = None) -> SlaPolicy:
         raise DeskError(f"a policy named {clean['name']!r} already exists")
     if clean.get("calendar_id") and db.session.get(BusinessCalendar, clean["calendar_id"]) is None:
         raise DeskError("that calendar does not exist")
+    changed = {key: _jsonable(value) for key, value in clean.items()
+               if policy_id is None or getattr(policy, key) != value}
     for key, value in clean.items():
         setattr(policy, key, value)
     if policy.is_default:  # the fallback must match everything and stay on
         policy.platform = policy.kind = policy.priority = policy.vip = None
         policy.active = True
     db.session.add(policy)
+    db.session.flush()
+    if changed or policy_id is None:
+        audit.record("sla_policy.created" if policy_id is None else "sla_policy.updated",
+                     at=now, by=by, object_type="sla_policy", object_id=policy.id,
+                     data={"name": policy.name, "changed": changed})
     db.session.commit()
     return policy
 
 
-def delete_policy(policy_id: int) -> None:
+def delete_policy(policy_id: int, by: audit.Actor | None = None,
+                  now: datetime | None = None) -> None:
     """Delete a policy (running clocks keep their due times); the default cannot go."""
     policy = db.session.get(SlaPolicy, policy_id)
     if policy is None:
         raise NotFound(f"no SLA policy {policy_id}")
     if policy.is_default:
         raise DeskError("the default policy cannot be deleted")
+    audit.record("sla_policy.deleted", at=now, by=by, object_type="sla_policy",
+                 object_id=policy.id, data={"name": policy.name})
     db.session.delete(policy)
     db.session.commit()
 
 
 def save_calendar(name: str, tz: str, windows: dict, holidays: list,
-                  calendar_id: int | None = None) -> BusinessCalendar:
-    """Create or update a calendar and commit; DeskError on a bad zone, window or date."""
+                  calendar_id: int | None = None, by: audit.Actor | None = None,
+                  now: datetime | None = None) -> BusinessCalendar:
+    """Create or update a calendar and commit; DeskError on a bad zone, window or date.
+    Audited (`by`: who, from where)."""
     if not (name or "").strip():
         raise DeskError("a calendar needs a name")
     try:
@@ -259,6 +279,10 @@ def save_calendar(name: str, tz: str, windows: dict, holidays: list,
     row.windows = {str(k): [list(span) for span in v] for k, v in windows.items() if v}
     row.holidays = sorted(holidays, key=lambda h: h["date"])
     db.session.add(row)
+    db.session.flush()
+    audit.record("sla_calendar.created" if calendar_id is None else "sla_calendar.updated",
+                 at=now, by=by, object_type="sla_calendar", object_id=row.id,
+                 data={"name": row.name, "timezone": tz, "holidays": len(row.holidays)})
     db.session.commit()
     return row
 
@@ -273,7 +297,9 @@ def country_holidays(country: str, years: list[int], subdiv: str | None = None) 
     return [{"date": day.isoformat(), "name": name} for day, name in sorted(found.items())]
 
 
-def load_country_holidays(calendar_id: int, country: str, years: list[int]) -> BusinessCalendar:
+def load_country_holidays(calendar_id: int, country: str, years: list[int],
+                          by: audit.Actor | None = None, now: datetime | None = None
+                          ) -> BusinessCalendar:
     """Merge a country's public holidays into a calendar (hand-entered ones stay) and commit."""
     row = db.session.get(BusinessCalendar, calendar_id)
     if row is None:
@@ -283,6 +309,9 @@ def load_country_holidays(calendar_id: int, country: str, years: list[int]) -> B
         merged.setdefault(holiday["date"], holiday)
     row.holidays = sorted(merged.values(), key=lambda h: h["date"])
     row.holiday_country = country.upper()
+    audit.record("sla_calendar.holidays_loaded", at=now, by=by, object_type="sla_calendar",
+                 object_id=row.id, data={"name": row.name, "country": country.upper(),
+                                         "years": list(years)})
     db.session.commit()
     return row
 

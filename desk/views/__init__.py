@@ -10,6 +10,7 @@ from desk.views import (
     account,
     admin,
     api,
+    audit_log,
     auth,
     board,
     escalations,
@@ -25,6 +26,7 @@ from desk.views import (
     sla,
     survey,
     tickets,
+    tokens,
 )
 
 # (endpoint, label, lowest role that sees it)
@@ -38,8 +40,9 @@ NAVIGATION = [
     ("admin.users", _l("Admin"), "admin"),
 ]
 
-BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
-              board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp)
+BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp,
+              replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
+              survey.bp, tokens.bp, audit_log.bp)
 
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an

@@ -4,10 +4,27 @@ from functools import wraps
 from flask import abort, g, request
 from flask_login import current_user
 
-from desk.accounts.tokens import token_for_secret
+from desk.accounts.audit import Actor
+from desk.accounts.tokens import SCOPES, mark_used, token_for_secret
 from desk.core.clock import now as clock_now
 from desk.core.errors import api_error
 from desk.core.extensions import login_manager
+
+
+def client_ip() -> str | None:
+    """The caller's address as the rate limiter sees it (`request.remote_addr`: the peer, or
+    the client a trusted proxy named if a ProxyFix is set up in front)."""
+    return request.remote_addr
+
+
+def audit_actor() -> Actor:
+    """Who is making this request's change and from where, for the audit log: the signed-in
+    user, or the API token's user (source "api")."""
+    token = g.get("api_token")
+    if token is not None:
+        return Actor(user_id=token.user_id, ip=client_ip(), source="api")
+    user_id = current_user.id if current_user.is_authenticated else None
+    return Actor(user_id=user_id, ip=client_ip(), source="web")
 
 
 def role_required(role: str):
@@ -25,16 +42,18 @@ def role_required(role: str):
 
 
 def token_required(view):
-    """API view decorator: a live bearer token in `Authorization`, else 401 JSON."""
+    """API view decorator: a live bearer token in `Authorization` (not revoked, not expired,
+    its user active), else 401 JSON. Its last-used time is kept (at most once a minute)."""
     @wraps(view)
     def wrapped(*args, **kwargs):
+        now = clock_now()
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
-        token = token_for_secret(raw.strip()) if scheme.lower() == "bearer" else None
+        token = token_for_secret(raw.strip(), now) if scheme.lower() == "bearer" else None
         if token is None:
             response = api_error(401, "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
             return response
-        token.last_used_at = clock_now()
+        mark_used(token, now)
         g.api_token = token
         return view(*args, **kwargs)
     return wrapped
@@ -51,5 +70,20 @@ def token_role(role: str):
             if user is not None and not user.has_role(role):
                 return api_error(403, f"this token's user is not allowed here (needs {role})")
             return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+def token_scope(scope: str):
+    """API view decorator, under `token_required`: the token holds `scope`, and its user still
+    has the role the scope needs (`token_role`); else 403 JSON."""
+    def decorator(view):
+        capped = token_role(SCOPES[scope])(view)
+
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not g.api_token.has_scope(scope):
+                return api_error(403, f"this token lacks the scope {scope}")
+            return capped(*args, **kwargs)
         return wrapped
     return decorator

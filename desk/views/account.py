@@ -14,6 +14,7 @@ from desk.accounts import passwords, sessions, twofactor
 from desk.accounts.users import session_limits
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.views.access import audit_actor
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 # What someone whose role requires 2FA may still reach before setting it up.
@@ -45,7 +46,7 @@ def security():
     if form.validate_on_submit():
         try:
             passwords.change_password(current_user, form.current.data, form.password.data,
-                                      clock_now())
+                                      clock_now(), audit_actor())
         except passwords.WrongPassword as exc:
             form.current.errors.append(str(exc))
         except passwords.WeakPassword as exc:

@@ -11,14 +11,15 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from desk.accounts import admin, passwords, twofactor
 from desk.accounts import users as auth
-from desk.accounts.tokens import ApiToken, create_api_token, revoke_api_token
+from desk.accounts.tokens import tokens_of
 from desk.accounts.users import User
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
-from desk.views.access import role_required
+from desk.views import tokens as token_views
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -71,10 +72,6 @@ def _with_timezones(form):
     return form
 
 
-class TokenForm(FlaskForm):
-    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=120)])
-
-
 class ChannelForm(FlaskForm):
     platform = SelectField(_l("Platform"), choices=[(p, p) for p in PLATFORMS])
     account_id = StringField(_l("Platform account id"), validators=[DataRequired(), Length(max=100)])
@@ -91,7 +88,7 @@ def users():
         try:
             user = passwords.invite_user(
                 form.email.data, form.name.data, form.role.data, form.locale.data or None,
-                form.timezone.data, current_user.id, clock_now())
+                form.timezone.data, current_user.id, clock_now(), audit_actor())
         except Conflict:
             form.email.errors.append(_("Someone already has this e-mail."))
         else:
@@ -108,7 +105,8 @@ def users():
 def two_factor_policy():
     form = TwoFactorPolicyForm()
     if form.validate_on_submit():
-        twofactor.set_required_roles(form.roles.data, current_user.id, clock_now())
+        twofactor.set_required_roles(form.roles.data, current_user.id, clock_now(),
+                                     audit_actor())
         flash(_("Sign-in rules saved."), "info")
     return redirect(url_for("admin.users"))
 
@@ -120,7 +118,7 @@ def edit_user(user_id):
     if form.validate_on_submit():
         admin.edit_user(user.id, name=form.name.data, role=form.role.data,
                         locale=form.locale.data or None, timezone=form.timezone.data,
-                        actor_id=current_user.id, now=clock_now())
+                        actor_id=current_user.id, now=clock_now(), by=audit_actor())
         flash(_("%(name)s saved.", name=user.name), "info")
         return redirect(url_for("admin.users"))
     return render_template("accounts/user_edit.html", user=user, form=form,
@@ -147,7 +145,8 @@ def change_role(user_id):
     db.get_or_404(User, user_id)
     form = RoleForm()
     if form.validate_on_submit():
-        user = admin.change_role(user_id, form.role.data, current_user.id, clock_now())
+        user = admin.change_role(user_id, form.role.data, current_user.id, clock_now(),
+                                 audit_actor())
         flash(_("%(name)s is now %(role)s.", name=user.name, role=auth.ROLE_LABELS[user.role]),
               "info")
     return redirect(url_for("admin.users"))
@@ -157,7 +156,7 @@ def change_role(user_id):
 def toggle_active(user_id):
     user = db.get_or_404(User, user_id)
     try:
-        admin.set_active(user.id, not user.active, current_user.id, clock_now())
+        admin.set_active(user.id, not user.active, current_user.id, clock_now(), audit_actor())
     except admin.SelfDeactivation:
         flash(_("You cannot deactivate yourself."), "error")
     return redirect(url_for("admin.users"))
@@ -165,21 +164,26 @@ def toggle_active(user_id):
 
 @bp.route("/tokens", methods=["GET", "POST"])
 def tokens():
-    form = TokenForm()
+    """Every token; an admin makes one for anybody (scopes capped by that person's role)."""
+    people = db.session.scalars(select(User).where(User.active.is_(True))
+                                .order_by(User.name)).all()
+    me = current_user._get_current_object()
+    form = token_views.token_form(me, people)
     secret = None
     if form.validate_on_submit():
-        _token, secret = create_api_token(form.name.data, current_user._get_current_object())
-        form = TokenForm(formdata=None)
-    rows = db.session.scalars(select(ApiToken).order_by(ApiToken.created_at.desc())).all()
-    return render_template("accounts/tokens.html", tokens=rows, form=form, secret=secret,
-                           revoke_form=FlaskForm())
+        owner = db.session.get(User, form.user_id.data)
+        secret = token_views.create_from(form, owner)
+        if secret:
+            form = token_views.token_form(me, people, blank=True)
+    return render_template("accounts/tokens.html", tokens=tokens_of(None), form=form,
+                           secret=secret, revoke_form=FlaskForm(), now=clock_now(), admin_page=True,
+                           scope_labels=token_views.SCOPE_LABELS), 200 if not form.errors else 422
 
 
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 def revoke_token(token_id):
     if FlaskForm().validate_on_submit():
-        revoke_api_token(token_id)
-        flash(_("Token revoked."), "info")
+        token_views.revoke(token_id)
     return redirect(url_for("admin.tokens"))
 
 
@@ -188,7 +192,7 @@ def channels():
     form = ChannelForm()
     if form.validate_on_submit():
         channel = add_channel(form.platform.data, form.account_id.data, form.name.data,
-                              form.handle.data or None)
+                              form.handle.data or None, by=audit_actor(), now=clock_now())
         flash(_("Channel %(name)s connected.", name=channel.label), "info")
         return redirect(url_for("admin.channels"))
     rows = db.session.scalars(select(Channel).order_by(Channel.platform, Channel.name)).all()

@@ -24,6 +24,7 @@ from desk.accounts.users import User, authenticate, sign_in, sign_out
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db, limiter
 from desk.core.queue import enqueue
+from desk.views.access import audit_actor
 
 bp = Blueprint("auth", __name__)
 SECOND_FACTOR_SECONDS = 300  # from a right password to the code
@@ -196,7 +197,7 @@ def _choose_password(token: str, purpose: str):
     form = ChooseForm()
     if form.validate_on_submit():
         try:
-            user = passwords.use_link(token, purpose, form.password.data, now)
+            user = passwords.use_link(token, purpose, form.password.data, now, audit_actor())
         except passwords.WeakPassword as exc:
             form.password.errors.append(str(exc))
         else:

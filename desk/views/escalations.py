@@ -24,7 +24,7 @@ from desk.escalation import incidents
 from desk.escalation.crisis import incidents_for
 from desk.escalation.settings import EDITABLE, current_settings, save_settings
 from desk.inbox.tickets import Ticket
-from desk.views.access import role_required
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("escalations", __name__)
 
@@ -199,7 +199,7 @@ def rules():
     form = RulesForm(obj=current_settings())
     if form.validate_on_submit():
         values = {name: getattr(form, name).data for name in EDITABLE}
-        save_settings(values, current_user.id, clock_now())
+        save_settings(values, current_user.id, clock_now(), audit_actor())
         flash(_("Escalation rules saved."), "info")
         return redirect(url_for("escalations.rules"))
     return render_template("escalation/rules.html", form=form)

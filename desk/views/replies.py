@@ -23,7 +23,7 @@ from desk.replies.library import placeholder_values, render
 from desk.replies.models import CannedReply
 from desk.replies.text import SLANG, fold, squeeze
 from desk.replies.usage import suggest_for_ticket, usage_figures
-from desk.views.access import role_required
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("replies", __name__)
 
@@ -69,7 +69,8 @@ def edit(reply_id=None):
                   "body": form.body.data, "triggers": _lines(form.triggers.data),
                   "tags": _lines(form.tags.data, ","), "active": form.active.data}
         try:
-            saved = replies.save_reply(values, clock_now(), current_user, reply_id)
+            saved = replies.save_reply(values, clock_now(), current_user, reply_id,
+                                       audit_actor())
         except DeskError as exc:
             form.key.errors = [*form.key.errors, str(exc)]
         else:
@@ -83,7 +84,7 @@ def edit(reply_id=None):
 @role_required("lead")
 def toggle_active(reply_id):
     reply = replies.get_reply(reply_id)
-    replies.set_active(reply.id, not reply.active, clock_now())
+    replies.set_active(reply.id, not reply.active, clock_now(), audit_actor())
     return redirect(url_for("replies.library"))
 
 
@@ -93,7 +94,8 @@ def import_file():
     form = ImportForm()
     if not form.validate_on_submit():
         raise DeskError(_("Choose a library file to import."))
-    result = replies.import_library(form.file.data.read(), clock_now(), current_user)
+    result = replies.import_library(form.file.data.read(), clock_now(), current_user,
+                                    audit_actor())
     flash(_("Imported: %(created)d created, %(updated)d updated, %(unchanged)d unchanged.",
             created=len(result.created), updated=len(result.updated),
             unchanged=len(result.unchanged)), "info")

@@ -16,7 +16,7 @@ from desk.inbox.tickets import PRIORITIES, Ticket
 from desk.sla import policies
 from desk.sla.clocks import clocks_of
 from desk.sla.policies import BusinessCalendar, SlaPolicy
-from desk.views.access import role_required
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("sla", __name__)
 ANY = [("", _l("Any"))]
@@ -110,7 +110,7 @@ def policies_page(policy_id=None):
     if not form.validate_on_submit():
         return _policy_page(form, editing, status=422 if request.method == "POST" else 200)
     try:
-        policy = policies.save_policy(form.values(), policy_id)
+        policy = policies.save_policy(form.values(), policy_id, audit_actor(), clock_now())
     except DeskError as exc:
         db.session.rollback()
         return _policy_page(form, editing, error=str(exc), status=422)
@@ -133,7 +133,7 @@ def _fill_policy_form(form, policy):
 @role_required("smm")
 def delete_policy(policy_id):
     if FlaskForm().validate_on_submit():
-        policies.delete_policy(policy_id)
+        policies.delete_policy(policy_id, audit_actor(), clock_now())
         flash(_("Policy deleted."), "info")
     return redirect(url_for("sla.policies"))
 
@@ -153,7 +153,8 @@ def calendars(calendar_id=None):
         try:
             windows = {str(d): parse_windows(getattr(form, f"day{d}").data) for d in range(7)}
             days = policies.parse_holiday_lines(form.holidays.data)
-            row = policies.save_calendar(form.name.data, form.timezone.data, windows, days, calendar_id)
+            row = policies.save_calendar(form.name.data, form.timezone.data, windows, days,
+                                         calendar_id, audit_actor(), clock_now())
             flash(_("Calendar %(name)s saved.", name=row.name), "info")
             return redirect(url_for("sla.calendar", calendar_id=row.id))
         except DeskError as exc:
@@ -184,7 +185,8 @@ def load_holidays(calendar_id):
     form = HolidayForm()
     if form.validate_on_submit():
         try:
-            row = policies.load_country_holidays(calendar_id, form.country.data.strip(), [form.year.data])
+            row = policies.load_country_holidays(calendar_id, form.country.data.strip(),
+                                                 [form.year.data], audit_actor(), clock_now())
             flash(_("Public holidays of %(country)s loaded.", country=row.holiday_country), "info")
         except DeskError as exc:
             flash(str(exc), "error")

@@ -20,7 +20,8 @@ def test_role_change_is_recorded_with_who_and_what(app, client, make_user, login
     with app.app_context():
         assert db.session.get(User, cm.id).role == "lead"
     # The second post changed nothing, so it records nothing.
-    assert _audit(app, "user.role_changed") == [(admin.id, {"user_id": cm.id, "from": "cm", "to": "lead"})]
+    assert _audit(app, "user.role_changed") == [(admin.id, {"user_id": cm.id, "name": "CM Tester",
+                                                             "from": "cm", "to": "lead"})]
 
 
 def test_deactivation_signs_out_and_is_recorded(app, client, make_user, login):
@@ -34,8 +35,9 @@ def test_deactivation_signs_out_and_is_recorded(app, client, make_user, login):
         assert not db.session.get(User, cm.id).active
     assert cms_browser.get("/preferences").status_code == 302  # signed out at once
     assert client.post(f"/admin/users/{cm.id}/active").status_code == 302
-    assert _audit(app, "user.deactivated") == [(admin.id, {"user_id": cm.id})]
-    assert _audit(app, "user.activated") == [(admin.id, {"user_id": cm.id})]
+    named = {"user_id": cm.id, "name": "CM Tester"}  # the name as it was, should it change later
+    assert _audit(app, "user.deactivated") == [(admin.id, named)]
+    assert _audit(app, "user.activated") == [(admin.id, named)]
 
 
 def test_an_admin_cannot_deactivate_themselves_and_nothing_is_written(app, client, make_user, login):

@@ -152,3 +152,13 @@ def test_a_reset_link_does_not_skip_the_second_step(app, client, make_user):
         "password": "violet kettle under moon", "confirm": "violet kettle under moon"})
     assert answer.status_code == 302 and "/login/code" in answer.headers["Location"]
     assert client.get("/preferences").status_code == 302
+
+
+def test_digits_of_other_scripts_are_a_wrong_code_not_an_error(app_ctx, make_user):
+    user = db.session.get(User, make_user("cm").id)
+    twofactor.start_enrolment(user)
+    with pytest.raises(twofactor.WrongCode):
+        twofactor.confirm_enrolment(user, "١٢٣٤٥٦", clock_now())
+    twofactor.confirm_enrolment(user, pyotp.TOTP(twofactor.pending_secret(user)).now(), clock_now())
+    with pytest.raises(twofactor.WrongCode):
+        twofactor.verify(user, "١٢٣٤٥٦", clock_now())

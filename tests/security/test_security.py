@@ -49,7 +49,7 @@ PUBLIC = {"auth.login", "main.health", "hooks.meta_verify", "hooks.x_crc",
 CM_ALLOWED = {"main.home", "main.preferences", "auth.logout", "replies.library", "replies.search",
               "replies.suggestions", "escalations.ticket_panel", "sla.timeline",
               "survey.customer_satisfaction"}
-CM_BLUEPRINTS = ("inbox.", "tickets.", "notifications.", "account.")
+CM_BLUEPRINTS = ("inbox.", "tickets.", "notifications.", "account.", "tokens.")
 CSRF_EXEMPT = ("api.", "hooks.")
 
 
@@ -92,7 +92,8 @@ def test_customer_text_and_names_render_as_text_on_every_page(client, login, hos
              f"/tickets/{ticket.id}/thread", "/board", "/escalations",
              f"/tickets/{ticket.id}/escalation", f"/escalations/incidents/{incident.id}",
              "/notifications", "/reports", "/reports/print", f"/tickets/{ticket.id}/sla",
-             f"/customers/{ticket.customer_id}/satisfaction", "/admin/users", "/admin/channels"]
+             f"/customers/{ticket.customer_id}/satisfaction", "/admin/users", "/admin/channels",
+             "/admin/audit", "/admin/tokens", "/tokens"]
     shown = 0
     for page in pages:
         response = client.get(page)

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from desk.core.clock import now as clock_now
 from desk.feedback.activity import ActivityInput, record_events, summarize
-from desk.views.access import token_required
+from desk.views.access import token_required, token_scope
 from desk.views.api.base import bp, json_body, parse_body
 from desk.views.api.spec import document
 
@@ -55,11 +55,13 @@ class ActivityResponse(BaseModel):
 
 document("/activity", "post",
          "Record customer activity (purchase, visit, sign-up...): one event, or {\"events\": [...]}",
-         request=ActivityBatch, response=ActivityResponse, errors=(400, 401, 422))
+         request=ActivityBatch, response=ActivityResponse, errors=(400, 401, 422),
+         scope="write:activity")
 
 
 @bp.post("/activity")
 @token_required
+@token_scope("write:activity")
 def post_activity():
     body = json_body()
     batch = isinstance(body, dict) and "events" in body

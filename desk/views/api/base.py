@@ -1,12 +1,14 @@
 """The blueprint, body parsing and the token's own endpoints of the JSON API (/api/v1/):
 bearer tokens only (so no CSRF), pydantic-validated bodies."""
+from datetime import datetime
+
 from flask import Blueprint, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 
 from desk.channels.base import ParseError, load_json
 from desk.core.errors import api_error
-from desk.core.storable import any_unstorable
 from desk.core.extensions import csrf
+from desk.core.storable import any_unstorable
 from desk.views.access import token_required
 from desk.views.api.spec import document, openapi
 
@@ -54,6 +56,8 @@ class TokenInfo(BaseModel):
     token_id: int
     name: str
     user: str | None
+    scopes: list[str]
+    expires_at: datetime | None
 
 
 document("/me", "get", "The token making the call", response=TokenInfo)
@@ -64,7 +68,8 @@ document("/me", "get", "The token making the call", response=TokenInfo)
 def me():
     token = g.api_token
     return jsonify(TokenInfo(token_id=token.id, name=token.name,
-                             user=token.user.email if token.user else None).model_dump())
+                             user=token.user.email if token.user else None,
+                             scopes=token.scope_list, expires_at=token.expires_at).model_dump(mode="json"))
 
 
 @bp.get("/openapi.json")

@@ -8,7 +8,7 @@ from desk.channels.generic import MessageBatch, MessageIn
 from desk.core.clock import now as clock_now
 from desk.core.errors import api_error
 from desk.intake.events import accept_messages, unknown_channels
-from desk.views.access import token_required
+from desk.views.access import token_required, token_scope
 from desk.views.api.base import bp, json_body, parse_body
 from desk.views.api.spec import document
 
@@ -27,11 +27,13 @@ class IngestResult(BaseModel):
 document("/messages", "post",
          "Ingest comments, DMs or mentions from any network (one message or a batch of up to "
          "1,000); processed asynchronously, duplicates (same channel and message id) ignored",
-         request=IngestBody, response=IngestResult, status=202, errors=(400, 401, 413, 422))
+         request=IngestBody, response=IngestResult, status=202, errors=(400, 401, 413, 422),
+         scope="write:messages")
 
 
 @bp.post("/messages")
 @token_required
+@token_scope("write:messages")
 def ingest_messages():
     data = json_body()
     batch = isinstance(data, dict) and "messages" in data

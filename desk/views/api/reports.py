@@ -6,7 +6,7 @@ from desk.core.clock import now as clock_now
 from desk.reports.periods import PRESETS, filters_from_args
 from desk.reports.retention import Retention
 from desk.reports.service import Figures, service_report
-from desk.views.access import token_required, token_role
+from desk.views.access import token_required, token_scope
 from desk.views.api.base import bp
 from desk.views.api.spec import document
 
@@ -39,12 +39,12 @@ document("/reports/service", "get",
              _query("channel_id", "only this channel", {"type": "integer"}),
              _query("agent_id", "only this agent", {"type": "integer"}),
              _query("granularity", "trend buckets", {"type": "string", "enum": ["day", "week"]}),
-         ], errors=(400, 401, 403))
+         ], errors=(400, 401, 403), scope="reports")
 
 
 @bp.get("/reports/service")
 @token_required
-@token_role("smm")
+@token_scope("reports")
 def report_service():
     now = clock_now()
     report = service_report(filters_from_args(request.args, now), now)

@@ -1,6 +1,8 @@
 """The OpenAPI document for /api/v1/, built from the pydantic models the views validate with."""
 from pydantic import BaseModel
 
+from desk.accounts.tokens import SCOPES
+
 _paths: dict[str, dict] = {}
 _models: dict[str, type[BaseModel]] = {}
 
@@ -18,10 +20,16 @@ def _schema_ref(model: type[BaseModel]) -> dict:
 
 def document(path: str, method: str, summary: str, *, request: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200,
-             parameters: list[dict] | None = None, errors: tuple[int, ...] = (400, 401)) -> None:
-    """Describe one operation; `path` is relative to /api/v1 and uses {name} parameters."""
-    operation: dict = {"summary": summary, "security": [{"bearer": []}],
+             parameters: list[dict] | None = None, errors: tuple[int, ...] = (400, 401),
+             scope: str | None = None) -> None:
+    """Describe one operation; `path` is relative to /api/v1 and uses {name} parameters;
+    `scope` is the token scope it needs (a 403 otherwise)."""
+    operation: dict = {"summary": summary, "security": [{"bearer": [scope] if scope else []}],
                        "parameters": parameters or [], "responses": {}}
+    if scope:
+        operation["description"] = (f"Needs a token with the scope `{scope}`, whose user (if any) "
+                                    f"has the role {SCOPES[scope]} or above; 403 otherwise.")
+        errors = tuple(sorted(set(errors) | {403}))
     if request is not None:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": _schema_ref(request)}}}
@@ -42,7 +50,12 @@ def openapi() -> dict:
         schemas[name] = schema
     return {
         "openapi": "3.1.0",
-        "info": {"title": "desk API", "version": "1"},
+        "info": {"title": "desk API", "version": "1", "description": (
+            "Bearer tokens (`Authorization: Bearer desk_...`). A token holds scopes, each capped "
+            "by the role its user needs for the same thing in the interface: "
+            + "; ".join(f"`{s}` ({role} or above)" for s, role in SCOPES.items())
+            + ". A revoked or expired token, or one whose user is deactivated, gets 401; a call "
+              "outside the token's scopes or its user's role gets 403.")},
         "paths": _paths,
         "components": {"schemas": schemas, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},

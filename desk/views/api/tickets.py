@@ -16,7 +16,7 @@ from desk.core.types import MAX_ID
 from desk.inbox.tickets import STATUSES, Ticket
 from desk.sla.board import sla_condition
 from desk.sla.clocks import clocks_of, current_state
-from desk.views.access import token_required
+from desk.views.access import token_required, token_scope
 from desk.views.api.base import bp
 from desk.views.api.spec import document
 
@@ -114,10 +114,10 @@ PARAMS = [{"name": name, "in": "query", "required": False, "schema": {"type": "s
     ("assignee", "user id, none or me"), ("limit", "1-200, default 50"),
     ("cursor", "next_cursor from the previous page"))]
 document("/tickets", "get", "Tickets with their SLA clock fields, newest first",
-         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422))
+         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422), scope="read")
 document("/tickets/{ticket_id}", "get", "One ticket with every SLA clock", response=TicketOut,
          parameters=[{"name": "ticket_id", "in": "path", "required": True,
-                      "schema": {"type": "integer"}}], errors=(401, 404))
+                      "schema": {"type": "integer"}}], errors=(401, 404), scope="read")
 
 
 def ticket_out(ticket: Ticket, now: datetime, with_clocks: bool = False) -> dict:
@@ -170,6 +170,7 @@ def _filtered(query: TicketQuery, now: datetime):
 
 @bp.get("/tickets")
 @token_required
+@token_scope("read")
 def list_tickets():
     try:
         query = TicketQuery.model_validate(request.args.to_dict())
@@ -194,6 +195,7 @@ def list_tickets():
 
 @bp.get("/tickets/<int:ticket_id>")
 @token_required
+@token_scope("read")
 def get_ticket(ticket_id):
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
