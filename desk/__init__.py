@@ -28,6 +28,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     htmx.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     limiter.init_app(app)
+    _register_single_sign_on(app)
 
     _load_areas()
     # Imported here, when an app is built, not at the top: `import desk.core.clock` (the
@@ -83,6 +84,22 @@ def _load_areas() -> None:
     import desk.feedback.surveys  # noqa: F401
     import desk.reports.rollup  # noqa: F401
     # isort: on
+
+
+def _register_single_sign_on(app: Flask) -> None:
+    """The OpenID Connect client, when DESK_OIDC_ISSUER is set, in app.extensions["oidc"]
+    (one per app: Authlib's registry would otherwise be shared by every app in a process).
+    Its discovery document names the endpoints and keys; Authlib fetches it at the first
+    sign-on, not at start-up."""
+    issuer = app.config.get("OIDC_ISSUER")
+    if issuer:
+        from authlib.integrations.flask_client import OAuth  # only sites with single sign-on
+        app.extensions["oidc"] = OAuth(app).register(
+            "oidc", client_id=app.config["OIDC_CLIENT_ID"],
+            client_secret=app.config["OIDC_CLIENT_SECRET"],
+            server_metadata_url=issuer.rstrip("/") + "/.well-known/openid-configuration",
+            client_kwargs={"scope": app.config["OIDC_SCOPES"],
+                           "timeout": app.config["PLATFORM_TIMEOUT"]})
 
 
 def _finish_config(app: Flask) -> None:

@@ -24,6 +24,7 @@ class UserSession(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     remember: Mapped[bool] = mapped_column(default=False)
+    method: Mapped[str] = mapped_column(String(10), default="password")  # or "sso"
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -37,11 +38,12 @@ def hash_key(key: str) -> str:
 
 
 def open_session(user_id: int, *, remember: bool, ip: str | None, user_agent: str | None,
-                 now: datetime) -> str:
+                 now: datetime, method: str = "password") -> str:
     """Add a session row for the user (the caller commits); its key, never stored."""
     key = secrets.token_urlsafe(32)
     db.session.add(UserSession(
-        user_id=user_id, key_hash=hash_key(key), remember=remember, ip=(ip or "")[:45] or None,
+        user_id=user_id, key_hash=hash_key(key), remember=remember, method=method,
+        ip=(ip or "")[:45] or None,
         user_agent=(user_agent or "")[:200] or None, created_at=now, last_seen_at=now))
     return key
 

@@ -55,8 +55,10 @@ def required_roles() -> list[str]:
 
 
 def must_enrol(user: User) -> bool:
-    """True when the user's role requires 2FA and they have not set it up yet."""
-    return not enabled(user) and user.role in required_roles()
+    """True when the user's role requires 2FA and they have not set it up yet, unless they
+    signed in through single sign-on (the identity provider's own second factor applies)."""
+    return (not enabled(user) and user.session_method != "sso"
+            and user.role in required_roles())
 
 
 def set_required_roles(roles: list[str], actor_id: int, now: datetime,

@@ -40,10 +40,14 @@ class User(UserMixin, db.Model):
     totp_pending: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # "<issuer>|<subject>" of the single sign-on identity linked to this account.
+    sso_subject: Mapped[str | None] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
-    # The key of the server-side session this request runs in: set on the loaded object,
-    # never stored (the database keeps only its hash, desk/accounts/sessions.py).
+    # The key of the server-side session this request runs in, and how it was opened
+    # ("password" or "sso"): set on the loaded object, never stored here (the database keeps
+    # the key's hash only, desk/accounts/sessions.py).
     session_key = None
+    session_method = None
 
     @property
     def first_name(self) -> str:
@@ -104,12 +108,14 @@ def authenticate(email: str, password: str) -> User | None:
 
 
 def sign_in(user: User, *, remember: bool, ip: str | None, user_agent: str | None,
-            now: datetime) -> None:
+            now: datetime, method: str = "password") -> None:
     """Open a server-side session for the user, recorded in the audit log. Commits."""
     user.session_key = sessions.open_session(user.id, remember=remember, ip=ip,
-                                             user_agent=user_agent, now=now)
+                                             user_agent=user_agent, now=now, method=method)
+    user.session_method = method
     audit.record("user.signed_in", user_id=user.id, at=now, object_type="user",
-                 object_id=user.id, by=audit.Actor(user_id=user.id, ip=ip, source="web"))
+                 object_id=user.id, by=audit.Actor(user_id=user.id, ip=ip, source="web"),
+                 data={"method": method})
     db.session.commit()
 
 
@@ -151,7 +157,8 @@ def load_user(session_id: str):
     user = db.session.get(User, int(user_id))
     if user is None or not user.active:
         return None
-    if sessions.live_session(user.id, key, now=clock_now(), **session_limits()) is None:
+    session = sessions.live_session(user.id, key, now=clock_now(), **session_limits())
+    if session is None:
         return None
-    user.session_key = key
+    user.session_key, user.session_method = key, session.method
     return user

@@ -24,6 +24,17 @@ class Defaults:
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     MAX_CONTENT_LENGTH = 4 * 1024 * 1024  # Meta allows ~3 MB bodies; larger ones get 413
 
+    # Single sign-on with OpenID Connect (off while OIDC_ISSUER is empty); README explains.
+    OIDC_ISSUER = ""  # e.g. https://accounts.google.com
+    OIDC_CLIENT_ID = ""
+    OIDC_CLIENT_SECRET = ""
+    OIDC_LABEL = "single sign-on"  # the button says "Sign in with <label>"
+    OIDC_SCOPES = "openid email profile"
+    OIDC_ROLES_CLAIM = "groups"  # the claim whose values OIDC_ROLE_MAP maps to roles
+    OIDC_ROLE_MAP = ""  # "desk-admins=admin,desk-smm=smm,desk-leads=lead,desk-cms=cm"
+    OIDC_CREATE_USERS = False  # create an account at a person's first sign-on
+    OIDC_DEFAULT_ROLE = ""  # the role of people created whom no claim value maps
+    OIDC_ALLOWED_DOMAINS = ""  # e-mail domains allowed in, comma-separated (empty: any)
     LOGIN_RATE_LIMIT = "20 per minute"  # failed sign-ins (and reset requests) per address
     SESSION_IDLE_MINUTES = 720  # a session unused this long ends (sign in again)
     REMEMBER_DAYS = 30  # "keep me signed in": the cookie's life and the idle limit

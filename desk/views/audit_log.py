@@ -118,6 +118,11 @@ ACTIONS = {
                                     _l("%(actor)s made new recovery codes")),
     "user.recovery_code_used": (_l("Recovery code used"),
                                 _l("%(actor)s signed in with a recovery code")),
+    "user.created_by_sso": (_l("User created by single sign-on"),
+                            _l("%(object)s signed on for the first time and got an account")),
+    "user.role_from_sso": (_l("Role set by single sign-on"),
+                           _l("The identity provider's groups changed the role of %(object)s "
+                              "from %(from)s to %(to)s")),
     "signin.two_factor_roles": (_l("Two-step sign-in required"),
                                 _l("%(actor)s set the roles that must use two-step sign-in: %(to)s")),
 }

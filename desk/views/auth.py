@@ -1,8 +1,10 @@
 """Sign in and out, forgotten passwords and invitations: the pages reached without a session."""
 from urllib.parse import urlsplit
 
+from authlib.integrations.base_client import OAuthError
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     make_response,
@@ -16,10 +18,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from joserfc.errors import JoseError
+from requests import RequestException
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from desk.accounts import passwords, throttle, twofactor
+from desk.accounts import passwords, sso, throttle, twofactor
 from desk.accounts.users import User, authenticate, sign_in, sign_out
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db, limiter
@@ -64,13 +68,14 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def start_session(user: User, remember: bool):
+def start_session(user: User, remember: bool, method: str = "password",
+                  next_url: str | None = None):
     """Sign the user in on a new server-side session; the redirect that follows, with the
     device cookie that exempts this browser from the account-wide sign-in throttle."""
     sign_in(user, remember=remember, ip=request.remote_addr,
-            user_agent=request.user_agent.string, now=clock_now())
+            user_agent=request.user_agent.string, now=clock_now(), method=method)
     login_user(user, remember=remember)
-    response = redirect(safe_next(request.args.get("next")) or url_for("main.home"))
+    response = redirect(next_url or safe_next(request.args.get("next")) or url_for("main.home"))
     response.set_cookie(
         throttle.DEVICE_COOKIE, throttle.device_cookie(user.email, request.cookies.get(
             throttle.DEVICE_COOKIE)), max_age=365 * 24 * 3600, httponly=True, samesite="Lax",
@@ -149,6 +154,47 @@ def second_factor():
                 "page if you are running out.", count=twofactor.recovery_codes_left(user)),
               "info")
     return start_session(user, pending.get("remember", False))
+
+
+@bp.route("/login/sso")
+def single_sign_on():
+    """Off to the identity provider (OpenID Connect, authorization code flow with a nonce)."""
+    client = current_app.extensions.get("oidc")
+    if client is None:
+        abort(404)
+    session["sso_next"] = safe_next(request.args.get("next"))
+    callback = current_app.config["BASE_URL"].rstrip("/") + url_for("auth.sso_callback")
+    try:
+        return client.authorize_redirect(callback)
+    except (OAuthError, RequestException, ValueError) as exc:  # the provider is unreachable
+        current_app.logger.warning("single sign-on unavailable: %s", exc)
+        flash(_("Single sign-on is not answering. Try again, or sign in with your password."),
+              "error")
+        return redirect(url_for("auth.login"))
+
+
+@bp.route("/login/sso/callback")
+def sso_callback():
+    """Back from the provider: Authlib checks the state, fetches the tokens and verifies the
+    ID token (signature, issuer, audience, expiry, nonce); then the person signs in."""
+    client = current_app.extensions.get("oidc")
+    if client is None:
+        abort(404)
+    try:
+        claims = client.authorize_access_token().get("userinfo") or {}
+        user = sso.user_for_claims(claims, sso.SsoSettings.from_config(current_app.config),
+                                   clock_now())
+    except sso.SsoRefused as exc:
+        current_app.logger.info("single sign-on refused: %s", exc)
+        flash(_("Your %(provider)s account cannot sign in here. Ask an admin to invite you.",
+                provider=current_app.config["OIDC_LABEL"]), "error")
+        return redirect(url_for("auth.login")), 303
+    except (OAuthError, JoseError, RequestException, ValueError, KeyError) as exc:
+        current_app.logger.warning("single sign-on failed: %s", exc)
+        flash(_("Single sign-on did not complete. Try again."), "error")
+        return redirect(url_for("auth.login"))
+    return start_session(user, remember=False, method="sso",
+                         next_url=session.pop("sso_next", None))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -1,4 +1,5 @@
-"""Server-side sessions, reset and invitation links, two-step sign-in; user.session_version
+"""Server-side sessions, reset and invitation links, two-step sign-in, the single sign-on
+identity linked to a user; user.session_version
 goes (a session row now decides whether a cookie still signs anyone in). Existing cookies
 carry no session key, so everyone signs in once more after this upgrade.
 
@@ -57,6 +58,7 @@ def upgrade():
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('remember', sa.Boolean(), nullable=False),
+    sa.Column('method', sa.String(length=10), nullable=False),
     sa.Column('ip', sa.String(length=45), nullable=True),
     sa.Column('user_agent', sa.String(length=200), nullable=True),
     sa.Column('created_at', desk.core.types.UTCDateTime(timezone=True), nullable=False),
@@ -74,6 +76,8 @@ def upgrade():
         batch_op.add_column(sa.Column('totp_pending', sa.String(length=255), nullable=True))
         batch_op.add_column(sa.Column('totp_enabled_at', desk.core.types.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column('sso_subject', sa.String(length=300), nullable=True))
+        batch_op.create_unique_constraint(batch_op.f('uq_user_sso_subject'), ['sso_subject'])
         batch_op.drop_column('session_version')
 
 
@@ -82,6 +86,8 @@ def downgrade():
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_version', sa.INTEGER(), nullable=False,
                                       server_default='1'))
+        batch_op.drop_constraint(batch_op.f('uq_user_sso_subject'), type_='unique')
+        batch_op.drop_column('sso_subject')
         batch_op.drop_column('totp_last_step')
         batch_op.drop_column('totp_enabled_at')
         batch_op.drop_column('totp_pending')
