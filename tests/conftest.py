@@ -155,6 +155,8 @@ def app_config(database_url: str, redis_server) -> dict:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_server.url,
         "RATELIMIT_STORAGE_URI": redis_server.limiter_url,
+        # Cheap argon2id: the suite signs in hundreds of times (desk/core/config.py).
+        "PASSWORD_HASH_TIME_COST": 1, "PASSWORD_HASH_MEMORY_KIB": 1024,
         "META_APP_SECRET": "meta-app-secret",
         "META_VERIFY_TOKEN": "meta-verify-token",
         "X_CONSUMER_SECRET": "x-consumer-secret",

@@ -1,5 +1,6 @@
 """Users, roles, passwords and sign-in; the loader that admits only live server-side sessions."""
 import secrets
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -21,9 +22,21 @@ from desk.core.types import UTCDateTime
 ROLES = ("cm", "lead", "smm", "admin")
 ROLE_LABELS = {"cm": _l("Community manager"), "lead": _l("Team lead"),
                "smm": _l("Social media manager"), "admin": _l("Administrator")}
-_hasher = PasswordHasher()
-# Verifying against this keeps sign-in time the same for unknown e-mails (no user oracle).
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+
+
+@lru_cache(maxsize=4)
+def _argon2(time_cost: int, memory_kib: int) -> tuple[PasswordHasher, str]:
+    """A hasher with these costs, and a hash of nothing to verify against for unknown e-mails
+    (so sign-in takes the same time whether or not the address has an account)."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    return hasher, hasher.hash(secrets.token_hex(16))
+
+
+def _hashing() -> tuple[PasswordHasher, str]:
+    """The hasher of the configured costs (argon2id; a hash made with other costs is redone
+    at its owner's next sign-in) and its dummy hash."""
+    config = current_app.config
+    return _argon2(int(config["PASSWORD_HASH_TIME_COST"]), int(config["PASSWORD_HASH_MEMORY_KIB"]))
 
 
 class User(UserMixin, db.Model):
@@ -86,7 +99,7 @@ def create_user(email: str, name: str, password: str, role: str, locale: str | N
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"a user with e-mail {email} already exists")
     user = User(email=email, name=name.strip() or email.split("@")[0], role=role,
-                password_hash=_hasher.hash(password), locale=locale)
+                password_hash=_hashing()[0].hash(password), locale=locale)
     db.session.add(user)
     db.session.commit()
     return user
@@ -95,14 +108,15 @@ def create_user(email: str, name: str, password: str, role: str, locale: str | N
 def authenticate(email: str, password: str) -> User | None:
     """The active user with this e-mail and password, or None (same cost either way)."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    hasher, dummy = _hashing()
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password or "")
+        hasher.verify(user.password_hash if user else dummy, password or "")
     except (VerificationError, InvalidHashError):
         return None
     if user is None or not user.active:
         return None
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
         db.session.commit()
     return user
 
@@ -133,7 +147,7 @@ def set_password(user: User, password: str, now: datetime | None = None,
     if len(password) < 8:
         raise DeskError("the password needs at least 8 characters")
     now = now or clock_now()
-    user.password_hash = _hasher.hash(password)
+    user.password_hash = _hashing()[0].hash(password)
     sessions.end_sessions(user.id, now, keep_key=keep_session_key)
     for token in db.session.scalars(select(ApiToken).where(
             ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))):

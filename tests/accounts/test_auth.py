@@ -140,3 +140,15 @@ def test_a_token_does_no_more_than_its_user_could(app, client, make_user):
     assert client.get("/api/v1/reports/service",
                       headers={"Authorization": f"Bearer {integration}"}).status_code == 200
     assert client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {secrets['cm']}"}).status_code == 200
+
+
+def test_a_hash_made_with_other_costs_is_redone_at_the_next_sign_in(app, client, make_user,
+                                                                   login, monkeypatch):
+    user = make_user("cm")
+    with app.app_context():
+        before = db.session.get(User, user.id).password_hash
+    monkeypatch.setitem(app.config, "PASSWORD_HASH_TIME_COST", 2)
+    assert login(user).status_code == 302
+    with app.app_context():
+        after = db.session.get(User, user.id).password_hash
+    assert ",t=1," in before and ",t=2," in after
