@@ -1,0 +1,139 @@
+"""In Chromium: every page, as each role, at 1280, 1440 and 390 px wide, on the demo desk
+(a small seed through the real services): no page scrolls sideways and no button leaves the
+window or its container. Screenshots go to test-artifacts/layout/ (git-ignored) for people
+to look at. One browser, one context a role, each page loaded once and resized (issue #20)."""
+import os
+import re
+
+import pytest
+from sqlalchemy import select
+
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.demo.seed import DEMO_PASSWORD, seed
+from desk.escalation.crisis import Incident
+from desk.escalation.escalations import Escalation
+from desk.replies.models import CannedReply
+from desk.sla.policies import BusinessCalendar, SlaPolicy
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (1440, 1280, 390)
+# The SMM first, so that the one screenshot of each page shows the fullest version of it.
+ROLES = {"smm": "smm@desk.demo", "lead": "lead@desk.demo", "cm": "ana@desk.demo",
+         "admin": "admin@desk.demo"}
+
+# What the page measures: the document's width, and every visible control whose box leaves
+# the window, a box that clips it (overflow other than visible) or its cell, card or row.
+MEASURE = """() => {
+  const vw = document.documentElement.clientWidth, found = [];
+  if (document.documentElement.scrollWidth > vw) {
+    found.push(`page is ${document.documentElement.scrollWidth}px wide in ${vw}px`);
+  }
+  const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${el.textContent.trim().slice(0, 30)}"`;
+  const controls = document.querySelectorAll('button, input[type=submit], a.button, summary.button, select');
+  for (const el of controls) {
+    const r = el.getBoundingClientRect();
+    if (!r.width || !r.height || getComputedStyle(el).visibility === 'hidden') continue;
+    if (r.left < -1 || r.right > vw + 1) { found.push(`${name(el)} leaves the window (${Math.round(r.left)}..${Math.round(r.right)})`); continue; }
+    for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      const clips = s.overflowX !== 'visible';
+      if (!clips && !p.matches('td, th, .card, .side-card')) continue;
+      const q = p.getBoundingClientRect();
+      if (r.left < q.left - 1 || r.right > q.right + 1) {
+        found.push(`${name(el)} leaves ${name(p)} (${Math.round(r.left)}..${Math.round(r.right)} in ${Math.round(q.left)}..${Math.round(q.right)})`);
+        break;
+      }
+    }
+  }
+  return found;
+}"""
+FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
+SETTLED = "() => document.readyState === 'complete' && !document.querySelector('.htmx-request')"
+
+
+def pages(app) -> list[tuple[str, str]]:
+    """(name, path) of every page, with one of each kind of detail page."""
+    with app.app_context():
+        ticket_id = db.session.scalar(
+            select(Escalation.ticket_id).order_by(Escalation.id).limit(1))
+        incident_id = db.session.scalar(select(Incident.id).order_by(Incident.id).limit(1))
+        reply_id = db.session.scalar(select(CannedReply.id).order_by(CannedReply.id).limit(1))
+        policy_id = db.session.scalar(select(SlaPolicy.id).order_by(SlaPolicy.id).limit(1))
+        calendar_id = db.session.scalar(select(BusinessCalendar.id).order_by(BusinessCalendar.id).limit(1))
+    found = [("inbox", "/inbox"), ("ticket", f"/tickets/{ticket_id}"),
+             ("board", "/board"),
+             ("escalations", "/escalations"), ("incident", f"/escalations/incidents/{incident_id}"),
+             ("escalation-rules", "/escalations/rules"), ("notifications", "/notifications"),
+             ("preferences", "/preferences"), ("replies", "/replies"), ("reply-new", "/replies/new"),
+             ("reply-edit", f"/replies/{reply_id}/edit"), ("report", "/reports"),
+             ("report-print", "/reports/print"), ("sla-policies", "/sla/policies"),
+             ("sla-policy", f"/sla/policies/{policy_id}"), ("sla-calendars", "/sla/calendars"),
+             ("admin-users", "/admin/users"), ("admin-channels", "/admin/channels"),
+             ("admin-tokens", "/admin/tokens")]
+    if calendar_id:
+        found.append(("sla-calendar", f"/sla/calendars/{calendar_id}"))
+    return found
+
+
+def sign_in(page, email):
+    page.fill("#email", email)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#main-nav", state="attached")
+
+
+def test_every_page_fits_at_1280_1440_and_390(browser, live_server, app, monkeypatch, artifacts_dir):
+    monkeypatch.setitem(app.config, "SANDBOX", True)
+    with app.app_context():
+        seed(clock_now(), tickets=24)
+    folder = os.path.join(artifacts_dir, "layout")
+    os.makedirs(folder, exist_ok=True)
+    problems, visited, shot, assets = [], set(), set(), {}
+
+    def cached(route):
+        """Static files once per run, from memory: the walk measures pages, not the server."""
+        if route.request.url not in assets:
+            response = route.fetch()
+            assets[route.request.url] = (response.status, response.headers, response.body())
+        status, headers, body = assets[route.request.url]
+        route.fulfill(status=status, headers=headers, body=body)
+
+    for role, email in ROLES.items():
+        context = browser.new_context(viewport={"width": 1440, "height": 900})
+        context.route(re.compile(r".*/static/.*"), cached)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+        for name, path in [("login", "/login")] + pages(app):
+            if name == "login" and name in visited:  # the same page for everyone
+                page.goto(f"{live_server}/login")
+                sign_in(page, email)
+                continue
+            page.set_viewport_size({"width": 1440, "height": 900})
+            response = page.goto(f"{live_server}{path}")
+            if response.status in (403, 404):
+                continue
+            assert response.status == 200, (role, path, response.status)
+            page.wait_for_function(SETTLED, timeout=5000)
+            page.wait_for_timeout(60)
+            page.wait_for_function(SETTLED, timeout=5000)
+            visited.add(name)
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 900 if width > 400 else 844})
+                page.evaluate(FRAMES)  # let resize observers (the report's charts) catch up
+                for problem in page.evaluate(MEASURE):
+                    if f"{role} {width}px {path}: {problem}" not in problems:
+                        problems.append(f"{role} {width}px {path}: {problem}")
+                if width in (1440, 390) and (name, width) not in shot:  # one of each
+                    shot.add((name, width))
+                    page.screenshot(path=os.path.join(folder, f"{name}-{role}-{width}.png"),
+                                    full_page=True)
+            if name == "login":
+                sign_in(page, email)
+        assert errors == [], (role, errors)
+        context.close()
+    assert {"inbox", "ticket", "board", "escalations", "incident", "report", "notifications",
+            "admin-users"} <= visited
+    assert problems == [], "\n".join(problems)
