@@ -3,7 +3,6 @@ grouped ticket with one reviewed reply, switch approval, resolve. Each action co
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from desk.accounts import audit
@@ -11,6 +10,7 @@ from desk.accounts.audit import AuditEvent
 from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import N_, Later
 from desk.escalation.crisis import CrisisSignal, Incident, incident_tickets
 from desk.escalation.escalations import Escalation, Forbidden
 from desk.escalation.escalations import resolve as resolve_escalation
@@ -59,8 +59,8 @@ def reject_reply(message_id: int, user: User, note: str, now: datetime) -> Messa
                  data={"message_id": message.id, "note": message.delivery_error})
     if message.author_id:
         notify([message.author_id], "approval",
-               _l("%(ref)s: your reply was not approved. %(note)s",
-                  ref=message.ticket.reference, note=(note or "").strip()),
+               Later(N_("%(ref)s: your reply was not approved. %(note)s"),
+                     ref=message.ticket.reference, note=(note or "").strip()),
                dedupe_key=f"rejected:{message.id}", link=f"/tickets/{message.ticket_id}",
                ticket_id=message.ticket_id, now=now)
     db.session.commit()

@@ -10,7 +10,6 @@ from datetime import datetime
 
 from flask import has_request_context
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +18,7 @@ from desk.accounts.users import User
 from desk.core import signals
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import N_, Later
 from desk.core.types import parse_id
 from desk.inbox.outbound import create_reply
 from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
@@ -219,7 +219,8 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
     db.session.add(note)
     db.session.flush()
     notify(mentioned - {actor.id}, "mention",
-           _l("%(name)s mentioned you in a note on %(ref)s", name=actor.name, ref=ticket.reference),
+           Later(N_("%(name)s mentioned you in a note on %(ref)s"), name=actor.name,
+                 ref=ticket.reference),
            dedupe_key=f"mention:note:{note.id}", link=f"/tickets/{ticket.id}#note-{note.id}",
            ticket_id=ticket.id, now=now)
     _done("ticket.note", ticket, actor, now, note_id=note.id, mentions=sorted(mentioned))

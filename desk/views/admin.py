@@ -16,6 +16,7 @@ from desk.channels.accounts import PLATFORMS, Channel, add_channel
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.views.access import role_required
+from desk.views.filters import ROLE_NAMES, role_name
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,12 +30,12 @@ def _admins_only():
 class UserForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
-    role = SelectField(_l("Role"), choices=[(r, r) for r in auth.ROLES])
+    role = SelectField(_l("Role"), choices=[(r, ROLE_NAMES[r]) for r in auth.ROLES])
     password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(min=8, max=200)])
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[(r, r) for r in auth.ROLES])
+    role = SelectField(_l("Role"), choices=[(r, ROLE_NAMES[r]) for r in auth.ROLES])
 
 
 class TokenForm(FlaskForm):
@@ -65,7 +66,7 @@ def change_role(user_id):
     form = RoleForm()
     if form.validate_on_submit():
         user = admin.change_role(user_id, form.role.data, current_user.id, clock_now())
-        flash(_("%(name)s is now %(role)s.", name=user.name, role=user.role), "info")
+        flash(_("%(name)s is now %(role)s.", name=user.name, role=role_name(user.role)), "info")
     return redirect(url_for("admin.users"))
 
 

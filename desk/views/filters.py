@@ -2,6 +2,7 @@
 from datetime import datetime
 
 from flask_babel import format_datetime, format_timedelta
+from flask_babel import lazy_gettext as _l
 
 from desk.core.clock import now as clock_now
 
@@ -23,7 +24,17 @@ def iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
+ROLE_NAMES = {"cm": _l("Community manager"), "lead": _l("Team lead"),
+              "smm": _l("Social media manager"), "admin": _l("Administrator")}
+
+
+def role_name(role: str | None) -> str:
+    """A role code (cm, lead, smm, admin) as people say it, in the viewer's language."""
+    return str(ROLE_NAMES.get(role, role or ""))
+
+
 def register(app) -> None:
+    app.add_template_filter(role_name)
     app.add_template_filter(localtime)
     app.add_template_filter(ago)
     app.add_template_filter(iso)

@@ -6,15 +6,10 @@ import os
 import re
 
 import pytest
-from sqlalchemy import select
 
 from desk.core.clock import now as clock_now
-from desk.core.extensions import db
 from desk.demo.seed import DEMO_PASSWORD, seed
-from desk.escalation.crisis import Incident
-from desk.escalation.escalations import Escalation
-from desk.replies.models import CannedReply
-from desk.sla.policies import BusinessCalendar, SlaPolicy
+from tests.factories import demo_pages
 
 pytestmark = pytest.mark.browser
 
@@ -53,30 +48,6 @@ FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimation
 SETTLED = "() => document.readyState === 'complete' && !document.querySelector('.htmx-request')"
 
 
-def pages(app) -> list[tuple[str, str]]:
-    """(name, path) of every page, with one of each kind of detail page."""
-    with app.app_context():
-        ticket_id = db.session.scalar(
-            select(Escalation.ticket_id).order_by(Escalation.id).limit(1))
-        incident_id = db.session.scalar(select(Incident.id).order_by(Incident.id).limit(1))
-        reply_id = db.session.scalar(select(CannedReply.id).order_by(CannedReply.id).limit(1))
-        policy_id = db.session.scalar(select(SlaPolicy.id).order_by(SlaPolicy.id).limit(1))
-        calendar_id = db.session.scalar(select(BusinessCalendar.id).order_by(BusinessCalendar.id).limit(1))
-    found = [("inbox", "/inbox"), ("ticket", f"/tickets/{ticket_id}"),
-             ("board", "/board"),
-             ("escalations", "/escalations"), ("incident", f"/escalations/incidents/{incident_id}"),
-             ("escalation-rules", "/escalations/rules"), ("notifications", "/notifications"),
-             ("preferences", "/preferences"), ("replies", "/replies"), ("reply-new", "/replies/new"),
-             ("reply-edit", f"/replies/{reply_id}/edit"), ("report", "/reports"),
-             ("report-print", "/reports/print"), ("sla-policies", "/sla/policies"),
-             ("sla-policy", f"/sla/policies/{policy_id}"), ("sla-calendars", "/sla/calendars"),
-             ("admin-users", "/admin/users"), ("admin-channels", "/admin/channels"),
-             ("admin-tokens", "/admin/tokens")]
-    if calendar_id:
-        found.append(("sla-calendar", f"/sla/calendars/{calendar_id}"))
-    return found
-
-
 def sign_in(page, email):
     page.fill("#email", email)
     page.fill("#password", DEMO_PASSWORD)
@@ -106,7 +77,7 @@ def test_every_page_fits_at_1280_1440_and_390(browser, live_server, app, monkeyp
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-        for name, path in [("login", "/login")] + pages(app):
+        for name, path in [("login", "/login")] + demo_pages(app):
             if name == "login" and name in visited:  # the same page for everyone
                 page.goto(f"{live_server}/login")
                 sign_in(page, email)

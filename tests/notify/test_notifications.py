@@ -79,7 +79,7 @@ def test_escalation_mail_goes_to_the_levels_people(app, make_user, smtp_server, 
     assert recipients == ["smm@desk.test"]
     assert reference in mail["Subject"] and "Complaint" in mail["Subject"]
     body = mail.get_payload(decode=True).decode()
-    assert "Cliente con 80k seguidores" in body and f"http://desk.test/tickets/" in body
+    assert "Cliente con 80k seguidores" in body and "http://desk.test/tickets/" in body
     # The reminder at the deadline is mailed too; once acknowledged, nothing more.
     with app.app_context():
         ladder_sweep(T0 + minutes(15))
@@ -116,3 +116,31 @@ def test_each_recipient_reads_notifications_and_mail_in_their_language(app, make
     subjects = {tuple(to): mail["Subject"] for to, mail in smtp_server.messages}
     assert subjects[("smm-es@desk.test",)].startswith("[desk] Escalado:")
     assert subjects[("smm-en@desk.test",)].startswith("[desk] Escalation:")
+
+
+def test_stored_texts_are_shown_in_the_readers_language_and_time_zone(app, client, login, make_user):
+    """A notification keeps a message id and its values: the reader sees it in the language
+    and time zone they have today; a row from before keeps its text."""
+    from desk.sla.policies import SlaClock
+    from desk.sla.sweep import event_message
+    reader = make_user("lead", locale="en")
+    with app.app_context():
+        ticket = make_ticket("¿Dónde está mi pedido?", now=T0)
+        clock = db.session.scalar(select(SlaClock).where(SlaClock.ticket_id == ticket.id))
+        notify([reader.id], "sla_warning", event_message("warning", clock, ticket),
+               dedupe_key="w1", link=f"/tickets/{ticket.id}", ticket_id=ticket.id, now=T0)
+        db.session.add(Notification(user_id=reader.id, kind="sla_warning", dedupe_key="old",
+                                    text="T-9: first response due at 10:00 UTC is at risk.",
+                                    created_at=T0))
+        db.session.commit()
+        reference = ticket.reference
+    login(reader)
+    english = client.get("/notifications").get_data(as_text=True)
+    assert f"{reference}: first response due at 2 Mar 11:00 is at risk." in english
+    with app.app_context():
+        user = db.session.get(User, reader.id)
+        user.locale, user.timezone = "es", "Europe/Madrid"
+        db.session.commit()
+    spanish = client.get("/notifications").get_data(as_text=True)
+    assert f"{reference}: la primera respuesta que vence 2 mar 12:00 está en riesgo." in spanish
+    assert "T-9: first response due at 10:00 UTC is at risk." in spanish  # the old row, as it was
