@@ -6,9 +6,15 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
 
+from desk.accounts.users import User
 from desk.core.clock import now as clock_now
+from desk.core.extensions import db
 from desk.demo.seed import DEMO_PASSWORD, seed
+from desk.escalation.crisis import Incident
+from desk.inbox.outbound import create_reply
 from tests.factories import demo_pages
 
 pytestmark = pytest.mark.browser
@@ -48,6 +54,34 @@ FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimation
 SETTLED = "() => document.readyState === 'complete' && !document.querySelector('.htmx-request')"
 
 
+def hold_a_reply() -> int:
+    """A CM's public reply to a ticket of the demo's crisis, held for the SMM's approval."""
+    incident = db.session.scalar(select(Incident).where(Incident.status == "open").order_by(Incident.id))
+    incident.approval_required = True
+    ticket = next(t for t in incident.tickets if t.kind != "dm")
+    cm = db.session.scalar(select(User).where(User.email == "ana@desk.demo"))
+    reply = create_reply(ticket.id, cm.id, "Lo sentimos mucho, lo estamos revisando.", "public", clock_now())
+    assert reply.delivery_state == "held"
+    return reply.id
+
+
+def on_a_phone(page, base: str, held_id: int) -> None:
+    """At 390 px the SMM opens the menu, acknowledges an escalation and approves a held reply."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{base}/escalations")
+    expect(page.locator("#main-nav")).to_be_hidden()
+    page.click("#menu-button")
+    expect(page.locator("#main-nav")).to_be_visible()
+    expect(page.locator("#menu-button")).to_have_attribute("aria-expanded", "true")
+    page.click("#menu-button")
+    expect(page.locator("#main-nav")).to_be_hidden()
+    row_id = page.locator(".esc-row.esc-open").first.get_attribute("id")
+    page.locator(f"#{row_id} .ack-button").click()
+    expect(page.locator(f"#{row_id}")).to_have_class(re.compile("esc-acknowledged"))
+    page.locator(f"#held-{held_id} button.primary").click()
+    expect(page.locator(f"#held-{held_id}")).not_to_have_class(re.compile("held-held"))
+
+
 def sign_in(page, email):
     page.fill("#email", email)
     page.fill("#password", DEMO_PASSWORD)
@@ -59,6 +93,7 @@ def test_every_page_fits_at_1280_1440_and_390(browser, live_server, app, monkeyp
     monkeypatch.setitem(app.config, "SANDBOX", True)
     with app.app_context():
         seed(clock_now(), tickets=24)
+        held_id = hold_a_reply()
     folder = os.path.join(artifacts_dir, "layout")
     os.makedirs(folder, exist_ok=True)
     problems, visited, shot, assets = [], set(), set(), {}
@@ -103,6 +138,8 @@ def test_every_page_fits_at_1280_1440_and_390(browser, live_server, app, monkeyp
                                     full_page=True)
             if name == "login":
                 sign_in(page, email)
+        if role == "smm":
+            on_a_phone(page, live_server, held_id)
         assert errors == [], (role, errors)
         context.close()
     assert {"inbox", "ticket", "board", "escalations", "incident", "report", "notifications",
