@@ -5,7 +5,7 @@ bumps `updated_at` (the inbox's change stamp), writes the audit log and commits.
 Functions take the acting User and `now`; they never read the request or current_user.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import has_request_context
@@ -232,6 +232,9 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
 class BulkResult:
     done: int
     skipped: int
+    # Why tickets were skipped: reason -> how many (already_resolved, already_tagged,
+    # already_assigned, taken (someone else's, only leads reassign), missing).
+    reasons: dict = field(default_factory=dict)
 
 
 def bulk(ticket_ids: list[int], actor: User, action: str, value: str | None,
@@ -244,18 +247,34 @@ def bulk(ticket_ids: list[int], actor: User, action: str, value: str | None,
         raise DeskError(_("Select between 1 and %(n)s tickets.", n=BULK_LIMIT))
     tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
                                  .with_for_update()).all()
+    reasons: dict[str, int] = {}
+
+    def skip(reason: str) -> None:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if len(tickets) < len(ids):
+        reasons["missing"] = len(ids) - len(tickets)
     if action == "assign":
-        done = _bulk_assign(tickets, actor, value, now)
+        done = _bulk_assign(tickets, actor, value, now, skip)
     elif action == "tag":
         tag = _tag(normalize_tag(value or ""))
-        done = sum(_add_tag(ticket, tag, actor, now) for ticket in tickets)
+        done = 0
+        for ticket in tickets:
+            if _add_tag(ticket, tag, actor, now):
+                done += 1
+            else:
+                skip("already_tagged")
     else:
-        done = sum(_resolve(ticket, actor, now, "replied", None) for ticket in tickets)
+        done = 0
+        for ticket in tickets:
+            if _resolve(ticket, actor, now, "replied", None):
+                done += 1
+            else:
+                skip("already_resolved")
     db.session.commit()
-    return BulkResult(done, len(ids) - done)
+    return BulkResult(done, len(ids) - done, reasons)
 
 
-def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
+def _bulk_assign(tickets, actor: User, value: str | None, now: datetime, skip) -> int:
     if value in (None, "", "me"):
         assignee_id = actor.id
     elif not (parse_id(value) is not None and actor.has_role("lead")):
@@ -268,7 +287,11 @@ def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
     done = 0
     for ticket in tickets:
         # Agents only take free tickets; leads may reassign.
-        if ticket.assignee_id == assignee_id or (ticket.assignee_id and not actor.has_role("lead")):
+        if ticket.assignee_id == assignee_id:
+            skip("already_assigned")
+            continue
+        if ticket.assignee_id and not actor.has_role("lead"):
+            skip("taken")
             continue
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
         _done("ticket.assigned", ticket, actor, now, previous=previous, assignee=assignee_id)
