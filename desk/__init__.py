@@ -52,31 +52,32 @@ def _load_areas() -> None:
     import desk.accounts.audit  # noqa: F401
     import desk.accounts.tokens  # noqa: F401
     import desk.accounts.users  # noqa: F401
-    import desk.notify.notifications  # noqa: F401
-    import desk.notify.webhooks  # noqa: F401
     import desk.channels.accounts  # noqa: F401
     import desk.customers.models  # noqa: F401
+    import desk.escalation.crisis  # noqa: F401
+    import desk.escalation.escalations  # noqa: F401
+    import desk.escalation.rules  # noqa: F401
+    import desk.feedback.activity  # noqa: F401
+    import desk.feedback.surveys  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
     import desk.inbox.tickets  # noqa: F401
     import desk.intake.events  # noqa: F401
-    import desk.sla.clocks  # noqa: F401
-    import desk.sla.policies  # noqa: F401
-    import desk.escalation.crisis  # noqa: F401
-    import desk.escalation.escalations  # noqa: F401
-    import desk.escalation.rules  # noqa: F401
+    import desk.notify.notifications  # noqa: F401
+    import desk.notify.webhooks  # noqa: F401
     import desk.replies.library  # noqa: F401
     import desk.replies.models  # noqa: F401
     import desk.replies.usage  # noqa: F401
-    import desk.feedback.activity  # noqa: F401
-    import desk.feedback.surveys  # noqa: F401
     import desk.reports.rollup  # noqa: F401
+    import desk.sla.clocks  # noqa: F401
+    import desk.sla.policies  # noqa: F401
 
 
 def _finish_config(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         if not (app.debug or app.testing or os.environ.get("DESK_DEV") == "1"):
-            raise RuntimeError("DESK_SECRET_KEY must be set (a long random string)")
+            raise RuntimeError("DESK_SECRET_KEY must be set (a long random string); on a "
+                               "development or demo machine, DESK_DEV=1 uses a throwaway one")
         app.config["SECRET_KEY"] = "dev-only-not-secret"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
