@@ -52,25 +52,25 @@ def _load_areas() -> None:
     import desk.accounts.audit  # noqa: F401
     import desk.accounts.tokens  # noqa: F401
     import desk.accounts.users  # noqa: F401
+    import desk.notify.notifications  # noqa: F401
+    import desk.notify.webhooks  # noqa: F401
     import desk.channels.accounts  # noqa: F401
     import desk.customers.models  # noqa: F401
-    import desk.escalation.crisis  # noqa: F401
-    import desk.escalation.escalations  # noqa: F401
-    import desk.escalation.rules  # noqa: F401
-    import desk.feedback.activity  # noqa: F401
-    import desk.feedback.surveys  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
     import desk.inbox.tickets  # noqa: F401
     import desk.intake.events  # noqa: F401
-    import desk.notify.notifications  # noqa: F401
-    import desk.notify.webhooks  # noqa: F401
+    import desk.sla.clocks  # noqa: F401
+    import desk.sla.policies  # noqa: F401
+    import desk.escalation.crisis  # noqa: F401
+    import desk.escalation.escalations  # noqa: F401
+    import desk.escalation.rules  # noqa: F401
     import desk.replies.library  # noqa: F401
     import desk.replies.models  # noqa: F401
     import desk.replies.usage  # noqa: F401
+    import desk.feedback.activity  # noqa: F401
+    import desk.feedback.surveys  # noqa: F401
     import desk.reports.rollup  # noqa: F401
-    import desk.sla.clocks  # noqa: F401
-    import desk.sla.policies  # noqa: F401
 
 
 def _finish_config(app: Flask) -> None:
