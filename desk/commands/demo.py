@@ -17,14 +17,7 @@ from sqlalchemy import func, select
 from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
-from desk.demo.seed import (
-    CHANNELS,
-    DEMO_DAYS,
-    DEMO_META_SECRET,
-    DEMO_PASSWORD,
-    USERS,
-    seed,
-)
+from desk.demo.seed import CHANNELS, DEMO_DAYS, DEMO_META_SECRET, DEMO_PASSWORD, USERS, seed
 
 LANGUAGES = {"es": "opens in Spanish", "en": "opens in English"}
 

@@ -13,12 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from flask import current_app
-from flask_babel import (
-    _get_current_context,
-    force_locale,
-    format_datetime,
-    format_decimal,
-)
+from flask_babel import _get_current_context, force_locale, format_datetime, format_decimal
 from flask_babel import gettext as _
 from pytz import timezone as zone
 

@@ -10,13 +10,7 @@ from desk.accounts.audit import AuditEvent
 from desk.accounts.users import User
 from desk.core import signals
 from desk.core.extensions import db
-from desk.escalation.escalations import (
-    Escalation,
-    Forbidden,
-    acknowledge,
-    escalate,
-    resolve,
-)
+from desk.escalation.escalations import Escalation, Forbidden, acknowledge, escalate, resolve
 from desk.escalation.rules import ladder_sweep
 from desk.escalation.settings import DEFAULT_KEYWORDS, matched_keywords, save_settings
 from desk.inbox.tickets import Ticket
