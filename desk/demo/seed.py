@@ -245,7 +245,7 @@ class DemoDesk:
         self._count("resolved")
         for escalation in escalations.for_ticket(ticket_id):
             if escalation.resolved_at is None:
-                escalations.resolve(escalation.id, self.smm, "Answered and resolved by the team.", at)
+                escalations.resolve(escalation.id, self.smm, "Respondido y resuelto por el equipo.", at)
         self._at(at + timedelta(minutes=10), "survey", ticket_id=ticket_id)
 
     def _do_survey(self, at: datetime, ticket_id: int):
