@@ -1,7 +1,7 @@
 """The desk: a shared response desk for social-media customer service."""
 import os
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
 
 from desk.core.config import ROOT, Defaults, database_uri
@@ -88,12 +88,16 @@ def _finish_config(app: Flask) -> None:
 
 def select_locale() -> str | None:
     """The user's chosen language, else the browser's best match among ours."""
+    if not has_request_context():
+        return None  # a job or a command: the default, unless force_locale chose one
     if current_user and current_user.is_authenticated and current_user.locale:
         return current_user.locale
     return request.accept_languages.best_match(current_app.config["LANGUAGES"])
 
 
 def select_timezone() -> str | None:
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated:
         return current_user.timezone
     return None

@@ -9,6 +9,7 @@ import json
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ForeignKey,
@@ -114,7 +115,7 @@ def escalate(ticket_id: int, reason: str, level: int, note: str, now: datetime,
     """Raise an escalation once per (ticket, reason, level); a repeat returns the first. Commits."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
-        raise NotFound(f"no ticket {ticket_id}")
+        raise NotFound(_("no ticket %(id)s", id=ticket_id))
     escalation, _created = raise_escalation(ticket, reason, level, note, now, user_id=user_id,
                                             rule=rule)
     db.session.commit()
@@ -128,14 +129,14 @@ def raise_escalation(ticket: Ticket, reason: str, level: int, note: "str | Later
     if reason not in REASONS:
         raise DeskError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
     if level not in LEVELS:
-        raise DeskError("the level is 1 (team lead) or 2 (SMM)")
+        raise DeskError(_("the level is 1 (team lead) or 2 (SMM)"))
     message = params = None
     if isinstance(note, Later):  # a rule's note: stored as a message, English kept beside it
         message, params = note.msgid, note.params()
         note = in_locale(note, "en")
     note = (note or "").strip()
     if len(note) > 2000:
-        raise DeskError("a note has at most 2000 characters")
+        raise DeskError(_("a note has at most 2000 characters"))
     existing = _find(ticket.id, reason, level)
     if existing is not None:
         return existing, False
@@ -189,9 +190,9 @@ def resolve(escalation_id: int, user: User, note: str, now: datetime) -> Escalat
     escalation = _get_for(escalation_id, user)
     note = (note or "").strip()
     if not note:
-        raise DeskError("say how it was resolved (a resolution note is required)")
+        raise DeskError(_("say how it was resolved (a resolution note is required)"))
     if len(note) > 2000:
-        raise DeskError("a note has at most 2000 characters")
+        raise DeskError(_("a note has at most 2000 characters"))
     if escalation.resolved_at is not None:
         return escalation
     escalation.resolved_at, escalation.resolved_by_id = now, user.id
@@ -297,7 +298,7 @@ def _find(ticket_id: int, reason: str, level: int) -> Escalation | None:
 def _get_for(escalation_id: int, user: User) -> Escalation:
     escalation = db.session.get(Escalation, escalation_id)
     if escalation is None:
-        raise NotFound(f"no escalation {escalation_id}")
+        raise NotFound(_("no escalation %(id)s", id=escalation_id))
     if not can_handle(user, escalation.level):
-        raise Forbidden("only a team lead can handle level 1 and only the SMM level 2")
+        raise Forbidden(_("only a team lead can handle level 1 and only the SMM level 2"))
     return escalation
