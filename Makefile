@@ -7,10 +7,11 @@ export DESK_DEV ?= 1
 setup:
 	bash .ci/setup
 
+# The demo's Meta app secret signs `desk demo-message` test messages (never a real secret).
 demo: setup
 	$(VENV)/desk init-db
 	DESK_SANDBOX=true $(VENV)/desk seed-demo --if-empty
-	DESK_SANDBOX=true $(VENV)/desk run
+	DESK_SANDBOX=true DESK_META_APP_SECRET=$${DESK_META_APP_SECRET:-demo-meta-app-secret} $(VENV)/desk run
 
 # SQLite, PostgreSQL, and SQLite at a base time (.ci/test): every run, both summaries.
 test: setup

@@ -105,7 +105,8 @@ def _register_single_sign_on(app: Flask) -> None:
 def _finish_config(app: Flask) -> None:
     if not app.config.get("SECRET_KEY"):
         if not (app.debug or app.testing or os.environ.get("DESK_DEV") == "1"):
-            raise RuntimeError("DESK_SECRET_KEY must be set (a long random string)")
+            raise RuntimeError("DESK_SECRET_KEY must be set (a long random string); on a "
+                               "development or demo machine, DESK_DEV=1 uses a throwaway one")
         app.config["SECRET_KEY"] = "dev-only-not-secret"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=int(app.config["REMEMBER_DAYS"]))

@@ -31,7 +31,16 @@
   window.desk.formatDuration = formatDuration;
   window.desk.tickCountdowns = tickCountdowns;
 
+  /* Phone: the menu button folds the navigation in and out. */
+  function toggleMenu() {
+    var shell = document.getElementById("shell"), button = document.getElementById("menu-button");
+    var open = shell.classList.toggle("nav-open");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    var menu = document.getElementById("menu-button");
+    if (menu) { menu.addEventListener("click", toggleMenu); }
     tickCountdowns();
     setInterval(tickCountdowns, 1000);
   });

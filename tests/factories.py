@@ -90,3 +90,30 @@ def add_agent_reply(ticket, author, text="¡Hola! Lo revisamos ahora mismo.", *,
 
 def minutes(n: float) -> timedelta:
     return timedelta(minutes=n)
+
+
+def demo_pages(app) -> list[tuple[str, str]]:
+    """(name, path) of every page of a seeded desk, with one of each kind of detail page
+    (the layout and language walks go through these)."""
+    from desk.escalation.crisis import Incident
+    from desk.escalation.escalations import Escalation
+    from desk.replies.models import CannedReply
+    from desk.sla.policies import BusinessCalendar, SlaPolicy
+
+    def first(column):
+        return db.session.scalar(db.select(column).order_by(column).limit(1))
+    with app.app_context():
+        ticket_id, incident_id = first(Escalation.ticket_id), first(Incident.id)
+        reply_id, policy_id, calendar_id = first(CannedReply.id), first(SlaPolicy.id), first(BusinessCalendar.id)
+    found = [("inbox", "/inbox"), ("ticket", f"/tickets/{ticket_id}"), ("board", "/board"),
+             ("escalations", "/escalations"), ("incident", f"/escalations/incidents/{incident_id}"),
+             ("escalation-rules", "/escalations/rules"), ("notifications", "/notifications"),
+             ("preferences", "/preferences"), ("replies", "/replies"), ("reply-new", "/replies/new"),
+             ("reply-edit", f"/replies/{reply_id}/edit"), ("report", "/reports"),
+             ("report-print", "/reports/print"), ("sla-policies", "/sla/policies"),
+             ("sla-policy", f"/sla/policies/{policy_id}"), ("sla-calendars", "/sla/calendars"),
+             ("admin-users", "/admin/users"), ("admin-channels", "/admin/channels"),
+             ("admin-tokens", "/admin/tokens")]
+    if calendar_id:
+        found.append(("sla-calendar", f"/sla/calendars/{calendar_id}"))
+    return found

@@ -40,9 +40,9 @@ def cron_registrations(config) -> list[tuple]:
     return [(_resolve(name), queue, str(config[setting])) for name, queue, setting in CRON]
 
 
-def run_scheduler(config) -> None:
+def run_scheduler(config, logging_level: str = "INFO") -> None:
     """Run the periodic jobs until SIGTERM or Ctrl-C, through Redis outages."""
-    scheduler = DeskCron(connection=redis_connection(config["REDIS_URL"]))
+    scheduler = DeskCron(connection=redis_connection(config["REDIS_URL"]), logging_level=logging_level)
     for func, queue, interval in registrations(config):
         scheduler.register(func, queue, interval=interval)
     for func, queue, cron in cron_registrations(config):

@@ -1,6 +1,10 @@
 """Core commands: run, worker, scheduler, init-db, users and passwords, tokens, channels."""
+import logging
 import os
+import socket
 import sys
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import click
@@ -14,6 +18,7 @@ from desk.accounts import users as auth
 from desk.accounts.audit import Actor
 from desk.accounts.tokens import SCOPES, create_api_token, revoke_api_token
 from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.commands.demo import ready_banner
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
@@ -168,8 +173,9 @@ def channel_list():
 @click.option("--queues", default=",".join(QUEUES), show_default=True)
 @click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--with-scheduler", is_flag=True, help="Also run delayed (enqueue_in) jobs.")
+@click.option("--quiet", is_flag=True, help="Log warnings and errors only, not every job.")
 @with_appcontext
-def worker(queues, burst, with_scheduler):
+def worker(queues, burst, with_scheduler, quiet):
     """Run an RQ worker on the desk's queues (jobs run in-process, no fork per job); it waits
     out Redis outages and stops on SIGTERM or Ctrl-C."""
     names = [name.strip() for name in queues.split(",") if name.strip()]
@@ -178,16 +184,19 @@ def worker(queues, burst, with_scheduler):
         fail(f"unknown queue(s): {', '.join(sorted(unknown))}")
     db.engine.dispose()  # never share pooled connections with a parent process
     freeze_startup_objects()
-    run_worker(names, redis_connection(), burst=burst, with_scheduler=with_scheduler)
+    run_worker(names, redis_connection(), burst=burst, with_scheduler=with_scheduler,
+               logging_level="WARNING" if quiet else "INFO")
 
 
 @click.command("scheduler")
+@click.option("--quiet", is_flag=True, help="Log warnings and errors only, not every job enqueued.")
 @with_appcontext
-def scheduler():
+def scheduler(quiet):
     """Run the periodic jobs (SLA sweep, re-sweeps, reports); it waits out Redis outages.
     Run exactly one."""
     import importlib
-    importlib.import_module("workers.schedule").run_scheduler(current_app.config)
+    importlib.import_module("workers.schedule").run_scheduler(
+        current_app.config, logging_level="WARNING" if quiet else "INFO")
 
 
 @click.command("run")
@@ -198,15 +207,34 @@ def run(host, port):
     """Development: web server, worker and scheduler together, stopped by Ctrl-C."""
     env = {**os.environ, "DESK_DEV": "1"}
     desk_cmd = [sys.executable, "-m", "desk"]
-    children = Children([Child(desk_cmd + ["worker", "--with-scheduler"], env),
-                         Child(desk_cmd + ["scheduler"], env)]).start()
-    click.echo(f"the desk is at http://{host}:{port}/  (worker and scheduler started, and "
+    # Worker, scheduler and web server log warnings and errors only: a line for every job and
+    # every page poll buried the sign-ins (issue #20).
+    children = Children([Child(desk_cmd + ["worker", "--with-scheduler", "--quiet"], env),
+                         Child(desk_cmd + ["scheduler", "--quiet"], env)]).start()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    address = f"http://{host}:{port}/"
+    click.echo(f"the desk is at {address}  (worker and scheduler started, and "
                "started again if they exit)")
+    # Said again once the server answers, after the start-up lines of every process.
+    threading.Thread(target=_say_when_ready, args=(host, port, ready_banner(address)),
+                     daemon=True).start()
     try:
         # app.run() refuses to start inside a Flask CLI command; run_simple is what it calls.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
         children.stop()
+
+def _say_when_ready(host: str, port: int, text: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.3)
+    time.sleep(1.5)  # the worker's and scheduler's start-up lines come first
+    click.echo(text)
+
 
 COMMANDS = [init_db, create_user, set_password, create_token, revoke_token, channel_group, worker,
             scheduler, run, shell_command, routes_command]

@@ -163,7 +163,7 @@ class DeskWorker(SimpleWorker):
 
 
 def run_worker(queues: list[str], connection: Redis, burst: bool = False,
-               with_scheduler: bool = False) -> None:
+               with_scheduler: bool = False, logging_level: str = "INFO") -> None:
     """Work `queues` until SIGTERM or SIGINT (burst: until they are empty), starting RQ's
     worker again, once Redis answers, whenever something ends it."""
     stop, outage = Stop(), Outage("worker")
@@ -176,7 +176,7 @@ def run_worker(queues: list[str], connection: Redis, burst: bool = False,
         try:
             worker = DeskWorker(queues, connection=connection, stop=stop, outage=outage,
                                 scheduler_name=scheduler_name)
-            worker.work(burst=burst, with_scheduler=with_scheduler)
+            worker.work(burst=burst, with_scheduler=with_scheduler, logging_level=logging_level)
         except RedisError as exc:  # RQ's start-up (registering) is outside its loop
             outage.down(exc)
         if stop() or (burst and outage.since is None):

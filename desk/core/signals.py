@@ -18,10 +18,11 @@ reply_created = _signals.signal("reply-created")
 # An agent reply was released for delivery (not held, or approved): the customer has been
 # answered as far as the SLA clock is concerned. kwargs: message, now
 reply_released = _signals.signal("reply-released")
-# A customer DM arrived with no open ticket to go to (none, or a resolved one), before
-# anything is opened or reopened. kwargs: customer_id, text, now. A receiver that takes it as
-# an answer (a survey rating) returns the ticket it belongs to; the message is then kept
-# there as an automatic one and no ticket is opened or reopened.
+# A customer DM arrived, before it is threaded (nothing opened, reopened or appended yet).
+# kwargs: customer_id, text, now. A receiver that takes it as an answer (a survey rating)
+# returns the ticket it belongs to; the message is then kept there as an automatic one, no
+# ticket is opened or reopened and no clock starts. (The name is from when only DMs with no
+# open ticket were asked.)
 dm_without_open_ticket = _signals.signal("dm-without-open-ticket")
 # A ticket was resolved. kwargs: now, resolution ("replied" or "no_reply_needed")
 ticket_resolved = _signals.signal("ticket-resolved")

@@ -31,6 +31,11 @@ from desk.replies.usage import suggest_for_ticket
 from desk.sla import sweep as sla_sweep
 
 DEMO_PASSWORD = "demo-password"
+# Over 90 days, so that retention windows close and the report shows retention.
+DEMO_DAYS = 120
+# The demo's Meta app secret (`make demo` sets DESK_META_APP_SECRET to it): test messages
+# can be signed. Never a production secret.
+DEMO_META_SECRET = "demo-meta-app-secret"
 USERS = [("admin@desk.demo", "Alex Admin", "admin", "en"),
          ("lead@desk.demo", "Laura Líder", "lead", "es"),
          ("smm@desk.demo", "Marta Social", "smm", "es"),
@@ -61,10 +66,12 @@ class Step:
 
 
 class DemoDesk:
-    """Replays a month of activity; `run()` returns a summary of what was made."""
+    """Replays `days` of activity; `run()` returns a summary of what was made."""
 
-    def __init__(self, now: datetime, tickets: int, seed: int = 7):
+    def __init__(self, now: datetime, tickets: int, seed: int = 7, days: int = DEMO_DAYS,
+                 progress=None):
         self.now, self.count, self.rng = now, tickets, random.Random(seed)
+        self.days, self.progress = days, progress
         self.steps: list[Step] = []
         self.sequence = itertools.count()
         self.ids = itertools.count(1)
@@ -73,7 +80,7 @@ class DemoDesk:
 
     # --- set-up ------------------------------------------------------------------------
     def run(self) -> dict:
-        start = self.now - timedelta(days=30)
+        start = self.now - timedelta(days=self.days)
         self.users = {email: self._user(email, name, role, locale)
                       for email, name, role, locale in USERS}
         self.cms = [u for u in self.users.values() if u.role == "cm"]
@@ -84,9 +91,13 @@ class DemoDesk:
         self.customers = [(name, lang, self._customer_identity(name, lang))
                           for lang, names in content.CUSTOMERS.items() for name in names]
         self._plan(start)
+        span, done = (self.now - start).total_seconds(), 0
         while self.steps:
             step = heapq.heappop(self.steps)
             getattr(self, f"_do_{step.action}")(step.at, **step.data)
+            done += 1
+            if self.progress and done % 25 == 0:
+                self.progress(min(1.0, (step.at - start).total_seconds() / span))
         self._deliver_all()
         return self.summary
 
@@ -234,7 +245,7 @@ class DemoDesk:
         self._count("resolved")
         for escalation in escalations.for_ticket(ticket_id):
             if escalation.resolved_at is None:
-                escalations.resolve(escalation.id, self.smm, "Answered and resolved by the team.", at)
+                escalations.resolve(escalation.id, self.smm, "Respondido y resuelto por el equipo.", at)
         self._at(at + timedelta(minutes=10), "survey", ticket_id=ticket_id)
 
     def _do_survey(self, at: datetime, ticket_id: int):
@@ -286,9 +297,13 @@ class DemoDesk:
         self.summary[what] = self.summary.get(what, 0) + 1
 
 
-def seed(now: datetime, tickets: int = 320) -> dict:
-    """Fill an empty desk with a month of demo activity ending at `now`; returns counts."""
-    return DemoDesk(now, tickets).run()
+def seed(now: datetime, tickets: int = 600, days: int = DEMO_DAYS, progress=None) -> dict:
+    """Fill an empty desk with `days` of demo activity ending at `now` (`progress(share)` is
+    told how far it got); returns counts."""
+    summary = DemoDesk(now, tickets, days=days, progress=progress).run()
+    if progress:
+        progress(1.0)
+    return summary
 
 
 def summary_json(counts: dict) -> str:

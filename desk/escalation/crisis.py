@@ -18,6 +18,7 @@ from desk.accounts.users import User
 from desk.core import signals
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
+from desk.core.texts import N_, Later
 from desk.core.types import UTCDateTime
 from desk.escalation.escalations import raise_escalation
 from desk.escalation.sentiment import is_negative, tokens
@@ -191,7 +192,8 @@ def _open_incident(burst: list[CrisisSignal], approval: bool, now: datetime) -> 
                      data={"incident_id": incident.id, "tickets": len(tickets)})
     # One escalation for the whole incident, filed on its first ticket.
     raise_escalation(tickets[0], "crisis", 2,
-                     f"Possible reputation crisis: {len(tickets)} similar negative messages.",
+                     Later(N_("Possible reputation crisis: %(n)s similar negative messages."),
+                           n=len(tickets)),
                      now, rule="crisis", incident_id=incident.id)
 
 

@@ -5,9 +5,11 @@ constraint, so concurrent rules cannot double it); an escalation not acknowledge
 deadline notifies again once and, at level 1, climbs to level 2. Rules and the
 ladder sweep live in desk.escalation.rules, crisis incidents in desk.escalation.crisis.
 """
+import json
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     ForeignKey,
@@ -28,16 +30,19 @@ from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
+from desk.core.texts import N_, Later, shown, term
 from desk.core.types import UTCDateTime
 from desk.escalation.settings import current_settings
 from desk.inbox.tickets import Ticket
-from desk.notify.notifications import notify
+from desk.notify.notifications import in_locale, notify
 from desk.notify.webhooks import queue_event
 
 REASONS = ("crisis", "complaint", "legal", "vip", "sla_breach", "other")
-REASON_LABELS = {"crisis": _l("Crisis"), "complaint": _l("Complaint"), "legal": _l("Legal"),
-                 "vip": _l("VIP"), "sla_breach": _l("SLA breach"), "other": _l("Other")}
-LEVEL_LABELS = {1: _l("Team lead"), 2: _l("SMM")}
+REASON_IDS = {"crisis": N_("Crisis"), "complaint": N_("Complaint"), "legal": N_("Legal"),
+              "vip": N_("VIP"), "sla_breach": N_("SLA breach"), "other": N_("Other")}
+LEVEL_IDS = {1: N_("Team lead"), 2: N_("SMM")}
+REASON_LABELS = {key: _l(msgid) for key, msgid in REASON_IDS.items()}
+LEVEL_LABELS = {key: _l(msgid) for key, msgid in LEVEL_IDS.items()}
 MANUAL_REASONS = ("crisis", "complaint", "legal", "vip", "other")
 LEVELS = {1: "lead", 2: "smm"}  # level -> the role that handles (and acknowledges) it
 
@@ -60,7 +65,11 @@ class Escalation(db.Model):
     level: Mapped[int]
     raised_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     rule: Mapped[str | None] = mapped_column(String(60))  # the rule's name when no user raised it
-    note: Mapped[str] = mapped_column(Text, default="")
+    note: Mapped[str] = mapped_column(Text, default="")  # as written, or a rule's note in English
+    # A rule's note as a message id and its values (desk.core.texts), shown in the reader's
+    # language; None for notes people wrote (and rows from before).
+    note_message: Mapped[str | None] = mapped_column(String(200))
+    note_params: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ack_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
@@ -75,6 +84,19 @@ class Escalation(db.Model):
     raised_by: Mapped[User | None] = relationship(foreign_keys=[raised_by_id])
     acknowledged_by: Mapped[User | None] = relationship(foreign_keys=[acknowledged_by_id])
     resolved_by: Mapped[User | None] = relationship(foreign_keys=[resolved_by_id])
+
+    @property
+    def note_text(self) -> str:
+        """The note in the reader's language."""
+        return shown(self.note, self.note_message, self.note_params)
+
+    def note_later(self) -> "Later | str":
+        """The note to quote in another note: a message when it was one."""
+        if self.note_message:
+            later = Later(self.note_message)
+            later.values = json.loads(self.note_params or "{}")
+            return later
+        return self.note
 
     @property
     def state(self) -> str:
@@ -93,28 +115,33 @@ def escalate(ticket_id: int, reason: str, level: int, note: str, now: datetime,
     """Raise an escalation once per (ticket, reason, level); a repeat returns the first. Commits."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
-        raise NotFound(f"no ticket {ticket_id}")
+        raise NotFound(_("no ticket %(id)s", id=ticket_id))
     escalation, _created = raise_escalation(ticket, reason, level, note, now, user_id=user_id,
                                             rule=rule)
     db.session.commit()
     return escalation
 
 
-def raise_escalation(ticket: Ticket, reason: str, level: int, note: str, now: datetime, *,
+def raise_escalation(ticket: Ticket, reason: str, level: int, note: "str | Later", now: datetime, *,
                      user_id: int | None = None, rule: str | None = None,
                      incident_id: int | None = None) -> tuple[Escalation, bool]:
     """The escalation for (ticket, reason, level), created if new; no commit (for receivers)."""
     if reason not in REASONS:
         raise DeskError(f"unknown reason {reason!r}; choose one of {', '.join(REASONS)}")
     if level not in LEVELS:
-        raise DeskError("the level is 1 (team lead) or 2 (SMM)")
+        raise DeskError(_("the level is 1 (team lead) or 2 (SMM)"))
+    message = params = None
+    if isinstance(note, Later):  # a rule's note: stored as a message, English kept beside it
+        message, params = note.msgid, note.params()
+        note = in_locale(note, "en")
     note = (note or "").strip()
     if len(note) > 2000:
-        raise DeskError("a note has at most 2000 characters")
+        raise DeskError(_("a note has at most 2000 characters"))
     existing = _find(ticket.id, reason, level)
     if existing is not None:
         return existing, False
     escalation = Escalation(ticket_id=ticket.id, reason=reason, level=level, note=note,
+                            note_message=message, note_params=params,
                             raised_by_id=user_id, rule=None if user_id else (rule or "system"),
                             created_at=now, ack_due_at=now + ack_window(),
                             incident_id=incident_id)
@@ -141,8 +168,21 @@ def acknowledge(escalation_id: int, user: User, now: datetime) -> Escalation:
         audit.record("escalation.acknowledged", ticket_id=escalation.ticket_id, user_id=user.id,
                      at=now, data={"escalation_id": escalation.id, "level": escalation.level})
         announce(escalation, "acknowledged", now, notify_users=False)
+        _tell_raiser(escalation, user, now)
         db.session.commit()
     return escalation
+
+
+def _tell_raiser(escalation: Escalation, user: User, now: datetime) -> None:
+    """The person who raised it hears that it was acknowledged (not when they did it)."""
+    if escalation.raised_by_id and escalation.raised_by_id != user.id:
+        ticket = escalation.ticket or db.session.get(Ticket, escalation.ticket_id)
+        notify([escalation.raised_by_id], "escalation",
+               Later(N_("%(name)s acknowledged your escalation of %(ref)s (%(reason)s)."),
+                     name=user.name, ref=ticket.reference,
+                     reason=term(REASON_IDS.get(escalation.reason, N_("Other")))),
+               dedupe_key=f"escalation:{escalation.id}:acknowledged", link=f"/tickets/{ticket.id}",
+               ticket_id=ticket.id, now=now)
 
 
 def resolve(escalation_id: int, user: User, note: str, now: datetime) -> Escalation:
@@ -150,9 +190,9 @@ def resolve(escalation_id: int, user: User, note: str, now: datetime) -> Escalat
     escalation = _get_for(escalation_id, user)
     note = (note or "").strip()
     if not note:
-        raise DeskError("say how it was resolved (a resolution note is required)")
+        raise DeskError(_("say how it was resolved (a resolution note is required)"))
     if len(note) > 2000:
-        raise DeskError("a note has at most 2000 characters")
+        raise DeskError(_("a note has at most 2000 characters"))
     if escalation.resolved_at is not None:
         return escalation
     escalation.resolved_at, escalation.resolved_by_id = now, user.id
@@ -196,16 +236,16 @@ def announce(escalation: Escalation, event: str, now: datetime, notify_users: bo
     queue_event(f"escalation.{event}", payload(escalation, ticket), now)
 
 
-def describe(escalation: Escalation, ticket: Ticket, event: str = "raised"):
-    """One line for notifications and e-mail, as a lazy string rendered in the reader's
-    language (plain text; templates escape it)."""
-    values = {"ref": ticket.reference, "level": LEVEL_LABELS[escalation.level],
-              "reason": REASON_LABELS.get(escalation.reason, escalation.reason),
-              "subject": (ticket.subject or "")[:120]}
+def describe(escalation: Escalation, ticket: Ticket, event: str = "raised") -> Later:
+    """One line for notifications and e-mail, a message rendered in the reader's language
+    (plain text; templates escape it)."""
+    values = {"ref": ticket.reference, "level": term(LEVEL_IDS[escalation.level]),
+              "reason": term(REASON_IDS[escalation.reason]) if escalation.reason in REASON_IDS
+              else escalation.reason, "subject": (ticket.subject or "")[:120]}
     if event == "reminder":
-        return _l("Reminder: not acknowledged yet. %(ref)s escalated to %(level)s (%(reason)s): "
-                  "%(subject)s", **values)
-    return _l("%(ref)s escalated to %(level)s (%(reason)s): %(subject)s", **values)
+        return Later(N_("Reminder: not acknowledged yet. %(ref)s escalated to %(level)s "
+                        "(%(reason)s): %(subject)s"), **values)
+    return Later(N_("%(ref)s escalated to %(level)s (%(reason)s): %(subject)s"), **values)
 
 
 def payload(escalation: Escalation, ticket: Ticket) -> dict:
@@ -258,7 +298,7 @@ def _find(ticket_id: int, reason: str, level: int) -> Escalation | None:
 def _get_for(escalation_id: int, user: User) -> Escalation:
     escalation = db.session.get(Escalation, escalation_id)
     if escalation is None:
-        raise NotFound(f"no escalation {escalation_id}")
+        raise NotFound(_("no escalation %(id)s", id=escalation_id))
     if not can_handle(user, escalation.level):
-        raise Forbidden("only a team lead can handle level 1 and only the SMM level 2")
+        raise Forbidden(_("only a team lead can handle level 1 and only the SMM level 2"))
     return escalation

@@ -3,7 +3,7 @@ grouped ticket with one reviewed reply, switch approval, resolve. Each action co
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask_babel import lazy_gettext as _l
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from desk.accounts import audit
@@ -11,6 +11,7 @@ from desk.accounts.audit import AuditEvent
 from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import N_, Later
 from desk.escalation.crisis import CrisisSignal, Incident, incident_tickets
 from desk.escalation.escalations import Escalation, Forbidden
 from desk.escalation.escalations import resolve as resolve_escalation
@@ -21,22 +22,22 @@ from desk.notify.notifications import notify
 
 def _require_smm(user: User) -> None:
     if not user.has_role("smm"):
-        raise Forbidden("only the SMM decides on crisis replies")
+        raise Forbidden(_("only the SMM decides on crisis replies"))
 
 
 def get_incident(incident_id: int) -> Incident:
     incident = db.session.get(Incident, incident_id)
     if incident is None:
-        raise NotFound(f"no incident {incident_id}")
+        raise NotFound(_("no incident %(id)s", id=incident_id))
     return incident
 
 
 def _held(message_id: int) -> Message:
     message = db.session.get(Message, message_id)
     if message is None or message.direction != "out":
-        raise NotFound(f"no reply {message_id}")
+        raise NotFound(_("no reply %(id)s", id=message_id))
     if message.delivery_state != "held":
-        raise DeskError("this reply is not waiting for approval")
+        raise DeskError(_("this reply is not waiting for approval"))
     return message
 
 
@@ -59,8 +60,8 @@ def reject_reply(message_id: int, user: User, note: str, now: datetime) -> Messa
                  data={"message_id": message.id, "note": message.delivery_error})
     if message.author_id:
         notify([message.author_id], "approval",
-               _l("%(ref)s: your reply was not approved. %(note)s",
-                  ref=message.ticket.reference, note=(note or "").strip()),
+               Later(N_("%(ref)s: your reply was not approved. %(note)s"),
+                     ref=message.ticket.reference, note=(note or "").strip()),
                dedupe_key=f"rejected:{message.id}", link=f"/tickets/{message.ticket_id}",
                ticket_id=message.ticket_id, now=now)
     db.session.commit()
@@ -72,13 +73,13 @@ def reply_to_all(incident_id: int, user: User, text: str, now: datetime) -> list
     _require_smm(user)
     incident = get_incident(incident_id)
     if not (text or "").strip():
-        raise DeskError("write the reply first")
+        raise DeskError(_("write the reply first"))
     targets = [(t.id, "public" if "public" in reply_options(t) else reply_options(t)[0])
                for t in incident.tickets if t.status != "resolved"]
     if not targets:
-        raise DeskError("every ticket of this incident is already resolved")
+        raise DeskError(_("every ticket of this incident is already resolved"))
     audit.record("incident.replied_all", user_id=user.id, at=now,
-                 data={"incident_id": incident.id, "tickets": [t for t, _ in targets]})
+                 data={"incident_id": incident.id, "tickets": [t for t, _target in targets]})
     db.session.commit()
     return [create_reply(ticket_id, user.id, text, visibility, now)
             for ticket_id, visibility in targets]
@@ -100,7 +101,7 @@ def resolve_incident(incident_id: int, user: User, note: str, now: datetime) -> 
     incident = get_incident(incident_id)
     note = (note or "").strip()
     if not note:
-        raise DeskError("say how the incident was resolved")
+        raise DeskError(_("say how the incident was resolved"))
     if incident.status == "resolved":
         return incident
     incident.status, incident.resolved_at = "resolved", now

@@ -1,12 +1,13 @@
 """E-mail for escalations, sent by a job on the notify queue through desk.notify.mailer, each
 recipient in their own language."""
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 
 from desk.accounts import audit
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.core.texts import for_reader
 from desk.escalation.escalations import REASON_LABELS, Escalation, describe, level_users
 from desk.notify.mailer import send_mail
 
@@ -18,14 +19,13 @@ def mail_escalation(escalation_id: int, event: str) -> int:
         return 0
     if event == "reminder" and escalation.acknowledged_at is not None:
         return 0  # acknowledged meanwhile: nothing to remind about
-    by_locale: dict[str, list[str]] = {}
+    readers: dict[tuple[str, str], list[str]] = {}
     for user in level_users(escalation.level):
         if user.email:
-            locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
-            by_locale.setdefault(locale, []).append(user.email)
+            readers.setdefault((user.locale or "", user.timezone or ""), []).append(user.email)
     mailed = 0
-    for locale, recipients in sorted(by_locale.items()):
-        with force_locale(locale):
+    for (locale, time_zone), recipients in sorted(readers.items()):
+        with for_reader(locale or None, time_zone or None):
             subject, body = _escalation_mail(escalation, event)
         if send_mail(sorted(recipients), subject, body):
             mailed += len(recipients)
@@ -48,7 +48,8 @@ def _escalation_mail(escalation: Escalation, event: str) -> tuple[str, str]:
     lines = [str(describe(escalation, ticket, event)), "",
              _("Reason: %(reason)s · level %(level)s", reason=reason, level=escalation.level),
              _("Raised by: %(name)s", name=raised_by),
-             _("Note: %(note)s", note=escalation.note or "-"),
-             _("Acknowledge by: %(when)s UTC", when=f"{escalation.ack_due_at:%Y-%m-%d %H:%M}"), "",
+             _("Note: %(note)s", note=escalation.note_text or "-"),
+             _("Acknowledge by: %(when)s", when=format_datetime(escalation.ack_due_at,
+                                                                 "d MMM yyyy HH:mm zzzz")), "",
              f"{current_app.config['BASE_URL'].rstrip('/')}/tickets/{ticket.id}"]
     return subject, "\n".join(lines)

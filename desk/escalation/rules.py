@@ -14,6 +14,7 @@ from sqlalchemy import and_, exists, select, update
 from desk.accounts import audit
 from desk.core import signals
 from desk.core.extensions import db
+from desk.core.texts import N_, Later, number
 from desk.escalation.escalations import Escalation, announce, raise_escalation
 from desk.escalation.sentiment import is_negative
 from desk.escalation.settings import current_settings, matched_keywords
@@ -28,7 +29,7 @@ def on_sla_breached(ticket, now: datetime, clock=None, **_) -> None:
         return
     settings = current_settings()
     if settings.breach_level1 and ticket.status != "resolved":
-        raise_escalation(ticket, "sla_breach", 1, "First-response target missed.", now,
+        raise_escalation(ticket, "sla_breach", 1, Later(N_("First-response target missed.")), now,
                          rule="sla_breach")
 
 
@@ -41,17 +42,20 @@ def on_customer_message(ticket, message, now: datetime, **_) -> None:
     if settings.keywords_enabled:
         found = matched_keywords(message.text, settings.keywords)
         if found:
-            raise_escalation(ticket, "legal", 2, "Legal or press risk: " + ", ".join(found), now,
-                             rule="keywords")
+            raise_escalation(ticket, "legal", 2, Later(N_("Legal or press risk: %(words)s"),
+                                                        words=", ".join(found)),
+                             now, rule="keywords")
     customer = ticket.customer
     if not is_negative(message.text) or customer is None:
         return
     if settings.vip_level2 and customer.vip:
-        raise_escalation(ticket, "vip", 2, "Complaint from a VIP customer.", now, rule="vip")
+        raise_escalation(ticket, "vip", 2, Later(N_("Complaint from a VIP customer.")), now,
+                         rule="vip")
     elif settings.follower_threshold and (customer.followers or 0) >= settings.follower_threshold:
         raise_escalation(ticket, "complaint", 2,
-                         f"Complaint from an account with {customer.followers:,} followers.", now,
-                         rule="reach")
+                         Later(N_("Complaint from an account with %(followers)s followers."),
+                               followers=number(customer.followers)),
+                         now, rule="reach")
 
 
 def breach_level2_due(now: datetime) -> int:
@@ -70,8 +74,9 @@ def breach_level2_due(now: datetime) -> int:
     for ticket in tickets:
         _esc, new = raise_escalation(
             ticket, "sla_breach", 2,
-            f"Still unanswered {settings.breach_level2_minutes} minutes after the breach.", now,
-            rule="breach_level2")
+            Later(N_("Still unanswered %(minutes)s minutes after the breach."),
+                  minutes=settings.breach_level2_minutes),
+            now, rule="breach_level2")
         created += int(new)
     return created
 
@@ -100,7 +105,8 @@ def ladder_sweep(now: datetime) -> dict:
         if escalation.level == 1:
             _up, created = raise_escalation(
                 escalation.ticket, escalation.reason, 2,
-                f"Level 1 not acknowledged in time. {escalation.note}".strip(), now,
+                Later(N_("Level 1 not acknowledged in time. %(note)s"), note=escalation.note_later()),
+                now,
                 rule="ladder", incident_id=escalation.incident_id)
             climbed += int(created)
     breach = breach_level2_due(now)

@@ -5,12 +5,11 @@ bumps `updated_at` (the inbox's change stamp), writes the audit log and commits.
 Functions take the acting User and `now`; they never read the request or current_user.
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from flask import has_request_context
 from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -19,6 +18,7 @@ from desk.accounts.users import User
 from desk.core import signals
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import N_, Later
 from desk.core.types import parse_id
 from desk.inbox.outbound import create_reply
 from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
@@ -219,7 +219,8 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
     db.session.add(note)
     db.session.flush()
     notify(mentioned - {actor.id}, "mention",
-           _l("%(name)s mentioned you in a note on %(ref)s", name=actor.name, ref=ticket.reference),
+           Later(N_("%(name)s mentioned you in a note on %(ref)s"), name=actor.name,
+                 ref=ticket.reference),
            dedupe_key=f"mention:note:{note.id}", link=f"/tickets/{ticket.id}#note-{note.id}",
            ticket_id=ticket.id, now=now)
     _done("ticket.note", ticket, actor, now, note_id=note.id, mentions=sorted(mentioned))
@@ -231,6 +232,9 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
 class BulkResult:
     done: int
     skipped: int
+    # Why tickets were skipped: reason -> how many (already_resolved, already_tagged,
+    # already_assigned, taken (someone else's, only leads reassign), missing).
+    reasons: dict = field(default_factory=dict)
 
 
 def bulk(ticket_ids: list[int], actor: User, action: str, value: str | None,
@@ -243,18 +247,34 @@ def bulk(ticket_ids: list[int], actor: User, action: str, value: str | None,
         raise DeskError(_("Select between 1 and %(n)s tickets.", n=BULK_LIMIT))
     tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
                                  .with_for_update()).all()
+    reasons: dict[str, int] = {}
+
+    def skip(reason: str) -> None:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    if len(tickets) < len(ids):
+        reasons["missing"] = len(ids) - len(tickets)
     if action == "assign":
-        done = _bulk_assign(tickets, actor, value, now)
+        done = _bulk_assign(tickets, actor, value, now, skip)
     elif action == "tag":
         tag = _tag(normalize_tag(value or ""))
-        done = sum(_add_tag(ticket, tag, actor, now) for ticket in tickets)
+        done = 0
+        for ticket in tickets:
+            if _add_tag(ticket, tag, actor, now):
+                done += 1
+            else:
+                skip("already_tagged")
     else:
-        done = sum(_resolve(ticket, actor, now, "replied", None) for ticket in tickets)
+        done = 0
+        for ticket in tickets:
+            if _resolve(ticket, actor, now, "replied", None):
+                done += 1
+            else:
+                skip("already_resolved")
     db.session.commit()
-    return BulkResult(done, len(ids) - done)
+    return BulkResult(done, len(ids) - done, reasons)
 
 
-def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
+def _bulk_assign(tickets, actor: User, value: str | None, now: datetime, skip) -> int:
     if value in (None, "", "me"):
         assignee_id = actor.id
     elif not (parse_id(value) is not None and actor.has_role("lead")):
@@ -267,7 +287,11 @@ def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
     done = 0
     for ticket in tickets:
         # Agents only take free tickets; leads may reassign.
-        if ticket.assignee_id == assignee_id or (ticket.assignee_id and not actor.has_role("lead")):
+        if ticket.assignee_id == assignee_id:
+            skip("already_assigned")
+            continue
+        if ticket.assignee_id and not actor.has_role("lead"):
+            skip("taken")
             continue
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
         _done("ticket.assigned", ticket, actor, now, previous=previous, assignee=assignee_id)

@@ -112,7 +112,9 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     customer = upsert_customer(message, memo)
     ticket = _find_ticket(channel, message, customer, memo)
     outcome = "appended"
-    if message.kind == "dm" and (ticket is None or ticket.status == "resolved"):
+    if message.kind == "dm":
+        # A DM that only rates a pending survey answers it, even while the customer has an
+        # open ticket: it is kept on the surveyed ticket and asks for no reply (no clock).
         answered = _answered_ticket(customer, message, now)
         if answered is not None:
             stored = _message(channel, answered, message, sent_at, received_at, customer, memo)

@@ -12,8 +12,6 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
-from flask_babel import force_locale
-from flask_babel import gettext as _
 from sqlalchemy import select, text, update
 
 from desk.accounts.users import User
@@ -21,6 +19,7 @@ from desk.core import signals
 from desk.core.clock import as_utc, moved
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
+from desk.core.texts import N_, Later, for_reader, term
 from desk.inbox.tickets import Ticket
 from desk.notify.mailer import send_mail
 from desk.notify.notifications import Notification
@@ -117,9 +116,11 @@ def _announce(warned: list[int], breached: list[int], now: datetime) -> None:
             signal.send(ticket, clock=clock, now=now)
             if ticket.status == "resolved":
                 continue  # recorded and announced, but nobody needs to act on a closed ticket
-            text_ = event_text(event, clock, ticket)
+            later = event_message(event, clock, ticket)
+            text_, params = event_text(event, clock, ticket), later.params()
             for user_id in set(leads) | ({ticket.assignee_id} if ticket.assignee_id else set()):
                 notes.append(Notification(user_id=user_id, kind=f"sla_{event}", text=text_,
+                                          message=later.msgid, params=params,
                                           link=f"/tickets/{ticket.id}", ticket_id=ticket.id,
                                           dedupe_key=f"sla-{event}-{clock.id}", created_at=now))
             if mail and leads:
@@ -148,23 +149,36 @@ def lead_ids() -> list[int]:
     return []
 
 
+def event_message(event: str, clock: SlaClock, ticket: Ticket) -> Later:
+    """One line for a notification: a message shown in the reader's language, the due time in
+    the reader's time zone."""
+    label = term(N_("first response") if clock.kind == "first" else N_("next response"))
+    if event == "breach":
+        return Later(N_("%(ref)s: %(clock)s is overdue (due %(due)s)."), ref=ticket.reference,
+                     clock=label, due=clock.due_at)
+    return Later(N_("%(ref)s: %(clock)s due at %(due)s is at risk."), ref=ticket.reference,
+                 clock=label, due=clock.due_at)
+
+
 def event_text(event: str, clock: SlaClock, ticket: Ticket) -> str:
-    """One line for a notification, in the desk's default language."""
-    with force_locale(current_app.config.get("BABEL_DEFAULT_LOCALE", "en")):
-        label = _("first response") if clock.kind == "first" else _("next response")
-        if event == "breach":
-            return _("%(ref)s: %(clock)s is overdue (due %(due)s UTC).", ref=ticket.reference,
-                     clock=label, due=clock.due_at.strftime("%H:%M"))
-        return _("%(ref)s: %(clock)s due at %(due)s UTC is at risk.", ref=ticket.reference,
-                 clock=label, due=clock.due_at.strftime("%H:%M"))
+    """The line in the desk's default language and time zone (kept beside the message)."""
+    with for_reader(None, None):
+        return str(event_message(event, clock, ticket))
 
 
 def mail_event(clock_id: int, event: str) -> bool:
-    """E-mail the leads about one recorded event (the notify job); False when mail is off."""
+    """E-mail the leads about one recorded event (the notify job), each in their language and
+    time zone; False when mail is off."""
     clock = db.session.get(SlaClock, clock_id)
     if clock is None:
         return False
-    emails = list(db.session.scalars(select(User.email).where(User.id.in_(lead_ids()))))
-    body = event_text(event, clock, clock.ticket)
+    readers: dict[tuple, list[str]] = {}
+    for user in db.session.scalars(select(User).where(User.id.in_(lead_ids()))):
+        readers.setdefault((user.locale or "", user.timezone or ""), []).append(user.email)
     link = current_app.config["BASE_URL"].rstrip("/") + f"/tickets/{clock.ticket_id}"
-    return send_mail(emails, body, f"{body}\n\n{link}\n")
+    sent = False
+    for (locale, time_zone), emails in sorted(readers.items()):
+        with for_reader(locale or None, time_zone or None):
+            body = str(event_message(event, clock, clock.ticket))
+        sent = send_mail(sorted(emails), body, f"{body}\n\n{link}\n") or sent
+    return sent

@@ -25,9 +25,11 @@ BEFORE_TWO_FACTOR = {"account.two_factor", "auth.logout", "static", "main.health
 def require_two_factor():
     """App-wide, before each page: people whose role requires 2FA and who have not set it
     up are sent to set it up (the API, with its tokens, is not a sign-in)."""
-    if (current_user.is_authenticated and request.endpoint not in BEFORE_TWO_FACTOR
-            and not request.path.startswith(("/api/", "/webhooks/"))
-            and twofactor.must_enrol(current_user)):
+    # The endpoint first: a static file or a webhook must not load a user (nor touch the
+    # session cookie, which a cached static response would then carry back).
+    if request.endpoint in BEFORE_TWO_FACTOR or request.path.startswith(("/api/", "/webhooks/")):
+        return None
+    if current_user.is_authenticated and twofactor.must_enrol(current_user):
         return redirect(url_for("account.two_factor"))
     return None
 

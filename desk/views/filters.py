@@ -4,6 +4,7 @@ from datetime import datetime
 from flask_babel import format_datetime, format_timedelta
 from ua_parser import parse as parse_user_agent
 
+from desk.accounts.users import ROLE_LABELS
 from desk.core.clock import now as clock_now
 
 
@@ -35,7 +36,13 @@ def browser(user_agent: str | None) -> str:
     return f"{name} · {where}" if name and where else name or where
 
 
+def role_name(role: str | None) -> str:
+    """A role code (cm, lead, smm, admin) as people say it, in the viewer's language."""
+    return str(ROLE_LABELS.get(role, role or ""))
+
+
 def register(app) -> None:
+    app.add_template_filter(role_name)
     app.add_template_filter(localtime)
     app.add_template_filter(ago)
     app.add_template_filter(iso)

@@ -51,6 +51,12 @@ def preferences():
     return render_template("accounts/preferences.html", form=form)
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """For clients that ask for /favicon.ico without reading the page's icon link."""
+    return redirect(url_for("static", filename="favicon.svg"), 301)
+
+
 @bp.route("/healthz")
 def health():
     """200 when the database and Redis answer; 503 naming what is down."""

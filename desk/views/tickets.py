@@ -72,6 +72,13 @@ def thread(ticket_id):
     return render_template("inbox/_thread.html", ticket=ticket, thread=_thread(ticket))
 
 
+@bp.route("/<int:ticket_id>/sla-badge")
+def head_sla(ticket_id):
+    """The header's SLA badge (`#head-sla`), polled so that others' changes show."""
+    ticket = _load(ticket_id)
+    return render_template("inbox/_head_sla.html", ticket=ticket, now=clock_now())
+
+
 @bp.route("/<int:ticket_id>/presence", methods=["POST"])
 def heartbeat(ticket_id):
     """The page beats every few seconds; answers who else is here and who is typing."""
@@ -94,10 +101,13 @@ def typing(ticket_id):
 
 
 def _props(ticket_id):
-    """The properties panel after an action; other panels refresh on `ticketChanged`."""
+    """The properties panel after an action, with the header's SLA badge out of band; other
+    panels refresh on `ticketChanged`."""
     ticket = _load(ticket_id)
     db.session.refresh(ticket)
-    response = make_response(render_template("inbox/_props.html", **_context(ticket)))
+    context = _context(ticket)
+    response = make_response(render_template("inbox/_props.html", **context)
+                             + render_template("inbox/_head_sla.html", oob=True, **context))
     response.headers["HX-Trigger"] = "ticketChanged"
     return response
 

@@ -8,6 +8,8 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
+ROLE_NAMES = {"cm": "Community manager", "lead": "Team lead", "smm": "Social media manager",
+              "admin": "Administrator"}
 EXPECTED_NAV = {
     "cm": ["Inbox", "Canned replies"],
     "lead": ["Inbox", "SLA board", "Escalations", "Canned replies"],
@@ -29,7 +31,7 @@ def test_role_signs_in_and_sees_its_navigation(role, page, live_server, make_use
     expect(page.locator("#main-nav")).to_be_visible()
     labels = [text.strip() for text in page.locator("#main-nav a").all_inner_texts()]
     assert labels == EXPECTED_NAV[role]
-    expect(page.locator(".me-role")).to_have_text(role)
+    expect(page.locator(".me-role")).to_have_text(ROLE_NAMES[role])
     page.screenshot(path=os.path.join(artifacts_dir, f"first-page-{role}.png"), full_page=True)
     assert errors == []
     page.click("#sign-out")

@@ -131,3 +131,39 @@ def test_help_needs_no_secret_and_a_missing_secret_is_said_plainly(tmp_path):
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
     assert "DESK_SECRET_KEY must be set" in refused.stderr
     assert not list(tmp_path.iterdir())  # nothing was created
+
+
+def test_seed_demo_closes_retention_windows_and_says_how_it_went(cli, app, app_ctx, monkeypatch):
+    from desk.commands.demo import demo_banner
+    from desk.inbox.tickets import Ticket
+    monkeypatch.setitem(app.config, "SANDBOX", True)
+    result = cli("seed-demo", "--tickets", "12", "--days", "100")
+    assert result.exit_code == 0 and "seeding 100 days of demo activity" in result.output
+    assert "seeded in" in result.output
+    oldest = db.session.scalar(select(func.min(Ticket.created_at)))
+    newest = db.session.scalar(select(func.max(Ticket.created_at)))
+    assert (newest - oldest).days > 90  # some customers' 90 days are over
+    banner = demo_banner("http://127.0.0.1:5000/")
+    assert "the demo desk is ready at http://127.0.0.1:5000/" in banner
+    assert "smm   smm@desk.demo" in banner and "opens in Spanish" in banner and "opens in English" in banner
+    assert "desk demo-message" in banner and "desk create-token demo --user smm@desk.demo" in banner
+
+
+def test_no_banner_on_a_desk_that_is_not_the_demo(app_ctx):
+    from desk.commands.demo import ready_banner
+    assert ready_banner("http://desk.example/") == "\nthe desk is ready at http://desk.example/\n"
+
+
+def test_demo_message_is_signed_and_becomes_a_ticket(cli, app, app_ctx, live_server, run_jobs):
+    from desk.channels.accounts import add_channel
+    from desk.demo.seed import CHANNELS
+    from desk.inbox.tickets import Message
+    platform, account_id, name, handle = CHANNELS[0]
+    add_channel(platform, account_id, name, handle)
+    result = cli("demo-message", "¿Dónde está mi pedido?", "--url", live_server)
+    assert result.exit_code == 0 and "sent (200)" in result.output
+    run_jobs()
+    db.session.expire_all()
+    assert db.session.scalar(select(Message.text).where(Message.direction == "in")) == "¿Dónde está mi pedido?"
+    forged = cli("demo-message", "x", "--url", live_server.replace("127.0.0.1", "localhost") + "/nowhere")
+    assert forged.exit_code != 0

@@ -307,3 +307,23 @@ def test_sweep_command(app, team):
     assert "renotified=1 climbed=1" in result.output
     bad = app.test_cli_runner().invoke(args=["escalations", "sweep", "--now", "yesterday"])
     assert bad.exit_code != 0 and "not an ISO time" in bad.output
+
+
+def test_the_cm_hears_when_their_escalation_is_acknowledged(app, team, client, login):
+    with app.app_context():
+        ticket = make_ticket(now=T0)
+        escalation = escalate(ticket.id, "complaint", 2, "Cliente muy enfadado", T0, user_id=team["cm"].id)
+        acknowledge(escalation.id, _user(team["smm"]), T0 + minutes(3))
+        acknowledge(escalation.id, _user(team["smm"]), T0 + minutes(4))  # a repeat tells nobody again
+        told = _notified(team["cm"].id)
+        assert [(n.kind, n.ticket_id) for n in told] == [("escalation", ticket.id)]
+        assert told[0].text == f"SMM Tester acknowledged your escalation of {ticket.reference} (Complaint)."
+        mine = escalate(ticket.id, "other", 1, "", T0, user_id=team["lead"].id)
+        acknowledge(mine.id, _user(team["lead"]), T0 + minutes(5))  # their own: no news to them
+        assert not [n for n in _notified(team["lead"].id) if "acknowledged" in n.text]
+    login(team["cm"])
+    with app.app_context():
+        user = db.session.get(User, team["cm"].id)
+        user.locale = "es"
+        db.session.commit()
+    assert "SMM Tester confirmó tu escalado de" in client.get("/notifications").get_data(as_text=True)

@@ -372,3 +372,25 @@ def test_a_survey_whose_delayed_job_was_lost_is_sent_by_the_resweep(app_ctx, mak
     assert send_survey(ticket.id) == "sent"
     assert feedback.resweep(NOW + timedelta(days=1)) == 0  # sent: nothing left to re-send
     assert db.session.scalar(select(db.func.count(Message.id)).where(Message.automatic.is_(True))) == 1
+
+
+def test_a_dm_rating_while_another_ticket_is_open_starts_no_clock(app_ctx, make_user):
+    """Issue #20: a rating DM landed on the customer's open DM ticket, started a response
+    clock there, breached days later and escalated. It answers the survey and asks for nothing."""
+    from desk.sla.policies import SlaClock
+    agent = make_user("cm")
+    survey, _token = sent_survey(agent, kind="comment")
+    surveyed = db.session.get(Ticket, survey.ticket_id)
+    open_dm = make_ticket("¿Tenéis la talla 38?", channel=surveyed.channel, customer=surveyed.customer,
+                          sent_at=NOW + minutes(30), now=NOW + minutes(30))
+    add_agent_reply(open_dm, agent, "¡Sí! Te la reservamos.", sent_at=NOW + minutes(35), now=NOW + minutes(35))
+    clocks_before = db.session.scalar(select(func.count()).select_from(SlaClock).where(
+        SlaClock.ticket_id == open_dm.id))
+    assert _customer_dm(open_dm, "5", NOW + minutes(90)) == "appended"
+    db.session.refresh(survey)
+    db.session.refresh(open_dm)
+    assert survey.rating == 5 and survey.answered_via == "dm"
+    assert open_dm.sla_state == "met" and open_dm.status == "open"
+    assert db.session.scalar(select(func.count()).select_from(SlaClock).where(
+        SlaClock.ticket_id == open_dm.id)) == clocks_before
+    assert [m.text for m in db.session.get(Ticket, surveyed.id).messages if m.automatic and m.direction == "in"] == ["5"]

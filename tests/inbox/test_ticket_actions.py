@@ -145,13 +145,15 @@ def test_bulk_assign_tag_resolve(app_ctx, make_user):
     ids = [t.id for t in tickets]
     ticket_actions.claim(ids[0], user(lead), T0)
     result = ticket_actions.bulk(ids, user(cm), "assign", "me", T0)
-    assert (result.done, result.skipped) == (2, 1)
+    assert (result.done, result.skipped, result.reasons) == (2, 1, {"taken": 1})
     with pytest.raises(ticket_actions.Forbidden):
         ticket_actions.bulk(ids, user(cm), "assign", str(lead.id), T0)
     assert ticket_actions.bulk(ids, user(lead), "assign", str(lead.id), T0).done == 2
     assert ticket_actions.bulk(ids, user(cm), "tag", "promo", T0).done == 3
     assert ticket_actions.bulk(ids, user(cm), "resolve", None, T0).done == 3
-    assert ticket_actions.bulk(ids, user(cm), "resolve", None, T0).done == 0
+    again = ticket_actions.bulk(ids + [999999], user(cm), "resolve", None, T0)
+    assert (again.done, again.skipped, again.reasons) == (0, 4, {"missing": 1, "already_resolved": 3})
+    assert ticket_actions.bulk(ids, user(cm), "tag", "promo", T0).reasons == {"already_tagged": 3}
     rows = db.session.scalars(select(Ticket).where(Ticket.id.in_(ids))).all()
     assert all(t.status == "resolved" and t.assignee_id == lead.id for t in rows)
     with pytest.raises(DeskError):

@@ -295,3 +295,18 @@ def test_weekly_job_is_on_the_schedule(app):
     from workers.schedule import cron_registrations
     jobs = {func.__name__: cron for func, _queue, cron in cron_registrations(app.config)}
     assert jobs["send_weekly_report"] == "0 7 * * 1"
+
+
+def test_csv_headers_carry_units_and_trend_rows_no_empty_percentiles(dataset, client, login, make_user):
+    login(make_user("smm"))
+    response = client.get("/reports.csv?period=custom&start=2026-06-01&end=2026-06-30")
+    rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+    totals_head = next(r for r in rows if r and r[0] == "totals")
+    assert {"frt_median_seconds", "frt_p90_seconds", "frt_mean_seconds", "attainment_0_1"} <= set(totals_head)
+    trend_at = next(i for i, r in enumerate(rows) if r and r[0].startswith("trend"))
+    trend_head = rows[trend_at]
+    assert "frt_median_seconds" not in trend_head and "frt_mean_seconds" in trend_head
+    for point in rows[trend_at + 1:]:
+        if not point:
+            break
+        assert len(point) == len(trend_head)
