@@ -1,0 +1,82 @@
+"""Routing: teams and their members, agents' availability, capacity and skills, the routing
+settings row; snoozed tickets; the index automatic assignment reads waiting tickets through.
+
+Revision ID: a7c31e9f2b10
+Revises: e4a9d2c7b613
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import desk.core.types
+
+revision = "a7c31e9f2b10"
+down_revision = "e4a9d2c7b613"
+branch_labels = None
+depends_on = None
+
+UTC = desk.core.types.UTCDateTime(timezone=True)
+UNASSIGNED_OPEN_SQL = "status = 'open' AND assignee_id IS NULL"
+
+
+def upgrade():
+    op.create_table(
+        "team",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("channel_ids", sa.JSON(), nullable=False),
+        sa.Column("languages", sa.JSON(), nullable=False),
+        sa.Column("mode", sa.String(length=15), nullable=False),
+        sa.Column("return_on_offline", sa.Boolean(), nullable=False),
+        sa.Column("last_assigned_user_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.CheckConstraint("mode IN ('off', 'round_robin', 'least_loaded')", name="ck_team_mode"),
+        sa.ForeignKeyConstraint(["last_assigned_user_id"], ["user.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+    )
+    op.create_table(
+        "team_member",
+        sa.Column("team_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["team_id"], ["team.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("team_id", "user_id"),
+    )
+    op.create_index("ix_team_member_user_id", "team_member", ["user_id"])
+    op.create_table(
+        "agent",
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("idle", sa.Boolean(), nullable=False),
+        sa.Column("status_since", UTC, nullable=False),
+        sa.Column("capacity", sa.Integer(), nullable=False),
+        sa.Column("languages", sa.JSON(), nullable=False),
+        sa.Column("channel_ids", sa.JSON(), nullable=False),
+        sa.CheckConstraint("status IN ('online', 'away', 'offline')", name="ck_agent_status"),
+        sa.CheckConstraint("capacity >= 0", name="ck_agent_capacity"),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("user_id"),
+    )
+    op.create_table(
+        "routing_settings",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("away_after_minutes", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.add_column("ticket", sa.Column("snoozed_at", UTC, nullable=True))
+    op.add_column("ticket", sa.Column("snoozed_until", UTC, nullable=True))
+    op.create_index("ix_ticket_unassigned_due", "ticket", ["sla_due_at", "id"],
+                    postgresql_where=sa.text(UNASSIGNED_OPEN_SQL),
+                    sqlite_where=sa.text(UNASSIGNED_OPEN_SQL))
+
+
+def downgrade():
+    op.drop_index("ix_ticket_unassigned_due", table_name="ticket")
+    with op.batch_alter_table("ticket") as batch:
+        batch.drop_column("snoozed_until")
+        batch.drop_column("snoozed_at")
+    op.drop_table("routing_settings")
+    op.drop_table("agent")
+    op.drop_index("ix_team_member_user_id", table_name="team_member")
+    op.drop_table("team_member")
+    op.drop_table("team")

@@ -1,0 +1,177 @@
+"""Automatic assignment: a team's waiting tickets, earliest SLA due time first, go to its online
+members under capacity whose skills fit, by round robin or to the least loaded.
+
+`dispatch(team_id, now)` is the one decision, and a fixpoint: run it any time and as often as
+you like (a job after a ticket arrives or is resolved, an agent coming online, the periodic
+tick) and it hands out what can be handed out. It locks the team row, then the agent rows of
+the team's online members in user id order (teams sharing an agent lock it in the same
+order); loads are counted under those locks and a ticket is taken by a conditional UPDATE
+(still unassigned), so concurrent dispatches never take an agent past capacity nor give a
+ticket two owners. SQLite has one writer: the team lock is a write, so the database's write
+lock is held before anything is read.
+
+Assignment runs as a job after the intake transaction commits, not inside it: an ingest batch
+would otherwise hold team and agent locks for the whole batch (serialising every worker on
+them), and the SLA due time it orders by is set by another receiver of the same signal.
+"""
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from desk.accounts import audit
+from desk.core import signals
+from desk.core.extensions import db
+from desk.core.queue import enqueue_after_commit
+from desk.core.txcache import per_transaction
+from desk.inbox.snooze import awake
+from desk.inbox.tickets import Ticket
+from desk.routing.models import Agent, Team, TeamMember
+
+# Waiting tickets read per dispatch beyond the free capacity (some may fit nobody's skills).
+SKILL_SLACK = 100
+
+
+def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
+    """Hand the team's waiting tickets to its free online members; commits; (ticket, agent) pairs."""
+    team = _lock_team(team_id)
+    handed: list[tuple[int, int]] = []
+    if team is not None and team.mode != "off":
+        agents = _lock_online_members(team)
+        loads = _loads([agent.user_id for agent in agents])
+        free = sum(max(agent.capacity - loads[agent.user_id], 0) for agent in agents)
+        if free:
+            for ticket_id, channel_id, language in _waiting(team, now, free + SKILL_SLACK):
+                agent = choose(team, agents, loads, channel_id, language)
+                if agent is None:
+                    continue
+                if _take(ticket_id, agent.user_id, team, now):
+                    loads[agent.user_id] += 1
+                    team.last_assigned_user_id = agent.user_id
+                    handed.append((ticket_id, agent.user_id))
+                    free -= 1
+                    if not free:
+                        break
+    db.session.commit()
+    return handed
+
+
+def choose(team: Team, agents: list[Agent], loads: dict[int, int], channel_id: int,
+           language: str | None) -> Agent | None:
+    """The member who gets a ticket (agents in user id order), or None when nobody fits."""
+    fits = [a for a in agents if loads[a.user_id] < a.capacity and a.can_take(channel_id, language)]
+    if not fits:
+        return None
+    if team.mode == "least_loaded":
+        return min(fits, key=lambda a: (loads[a.user_id], a.user_id))
+    after = team.last_assigned_user_id or 0
+    return next((a for a in fits if a.user_id > after), fits[0])
+
+
+def _lock_team(team_id: int) -> Team | None:
+    if db.session.get_bind().dialect.name == "postgresql":
+        return db.session.scalar(select(Team).where(Team.id == team_id).with_for_update())
+    # SQLite: a write first, so the one write lock is ours before anything is read.
+    db.session.execute(update(Team).where(Team.id == team_id).values(mode=Team.mode))
+    return db.session.get(Team, team_id, populate_existing=True)
+
+
+def _lock_online_members(team: Team) -> list[Agent]:
+    members = select(TeamMember.user_id).where(TeamMember.team_id == team.id)
+    query = (select(Agent).where(Agent.user_id.in_(members), Agent.status == "online")
+             .order_by(Agent.user_id))
+    if db.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=Agent)
+    return list(db.session.scalars(query))
+
+
+def _loads(user_ids: list[int]) -> dict[int, int]:
+    """Open tickets (anything not resolved) per agent."""
+    loads = dict.fromkeys(user_ids, 0)
+    if user_ids:
+        loads.update(db.session.execute(
+            select(Ticket.assignee_id, func.count()).where(
+                Ticket.assignee_id.in_(user_ids), Ticket.status.in_(("open", "pending")))
+            .group_by(Ticket.assignee_id)).all())
+    return loads
+
+
+def _waiting(team: Team, now: datetime, limit: int) -> list[tuple[int, int, str | None]]:
+    """The team's open unassigned awake tickets, earliest due first (no clock last)."""
+    query = select(Ticket.id, Ticket.channel_id, Ticket.language).where(
+        Ticket.status == "open", Ticket.assignee_id.is_(None), awake(now))
+    if team.channel_ids:
+        query = query.where(Ticket.channel_id.in_(team.channel_ids))
+    if team.languages:
+        query = query.where(Ticket.language.in_(team.languages))
+    return list(db.session.execute(
+        query.order_by(Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(limit)))
+
+
+def _take(ticket_id: int, user_id: int, team: Team, now: datetime) -> bool:
+    taken = db.session.execute(
+        update(Ticket).where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None),
+                             Ticket.status == "open")
+        .values(assignee_id=user_id, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount == 1
+    if taken:
+        audit.record("ticket.assigned", ticket_id=ticket_id, actor=f"routing:{team.id}", at=now,
+                     data={"assignee": user_id, "team": team.name, "mode": team.mode})
+    return taken
+
+
+def hand_back(user_id: int, now: datetime) -> list[int]:
+    """Unassign the agent's open tickets with no reply yet that a team of theirs takes back
+    (return_on_offline); no commit (the caller's transaction). Returns the team ids to dispatch."""
+    teams = list(db.session.scalars(select(Team).join(TeamMember).where(
+        TeamMember.user_id == user_id, Team.return_on_offline.is_(True)).order_by(Team.id)))
+    if not teams:
+        return []
+    tickets = db.session.scalars(select(Ticket).where(
+        Ticket.assignee_id == user_id, Ticket.status == "open",
+        Ticket.first_response_at.is_(None)).order_by(Ticket.id).with_for_update())
+    returned = set()
+    for ticket in tickets:
+        team = next((t for t in teams if t.serves(ticket.channel_id, ticket.language)), None)
+        if team is None:
+            continue
+        ticket.assignee_id, ticket.updated_at = None, now
+        audit.record("ticket.unassigned", ticket_id=ticket.id, actor=f"routing:{team.id}", at=now,
+                     data={"previous": user_id, "reason": "offline", "team": team.name})
+        returned.add(team.id)
+    return sorted(returned)
+
+
+def auto_teams() -> list[Team]:
+    """Teams with automatic assignment on (read once per transaction)."""
+    return per_transaction("routing_auto_teams", (Team,), lambda: list(db.session.scalars(
+        select(Team).where(Team.mode != "off").order_by(Team.id))))
+
+
+def teams_of(user_id: int) -> list[int]:
+    """Ids of the teams with automatic assignment that `user_id` belongs to."""
+    return list(db.session.scalars(select(Team.id).join(TeamMember).where(
+        TeamMember.user_id == user_id, Team.mode != "off").order_by(Team.id)))
+
+
+def dispatch_after_commit(team_ids) -> None:
+    """Enqueue one dispatch job per team once the current transaction commits."""
+    asked = per_transaction("routing_dispatch_asked", (), set)
+    for team_id in team_ids:
+        if team_id not in asked:
+            asked.add(team_id)
+            enqueue_after_commit("default", "workers.routing.dispatch", team_id)
+
+
+@signals.customer_message.connect
+def _on_customer_message(ticket, message, now, **_):
+    """New or reopened work with no owner: its teams dispatch after the commit."""
+    if ticket.assignee_id is None and ticket.status not in ("pending", "resolved"):
+        channel_id = ticket.channel_id or ticket.channel.id  # a new ticket is not flushed yet
+        dispatch_after_commit(t.id for t in auto_teams() if t.serves(channel_id, ticket.language))
+
+
+@signals.ticket_resolved.connect
+def _on_ticket_resolved(ticket, now, **_):
+    """A resolved ticket frees capacity: its owner's teams dispatch after the commit."""
+    if ticket.assignee_id is not None:
+        dispatch_after_commit(teams_of(ticket.assignee_id))
