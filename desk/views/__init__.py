@@ -21,6 +21,7 @@ from desk.views import (
     replies,
     reports,
     responses,
+    routing,
     sla,
     survey,
     tickets,
@@ -30,6 +31,7 @@ from desk.views import (
 NAVIGATION = [
     ("inbox.index", _l("Inbox"), "cm"),
     ("board.index", _l("SLA board"), "lead"),
+    ("routing.settings", _l("Routing"), "lead"),
     ("escalations.index", _l("Escalations"), "lead"),
     ("replies.library", _l("Canned replies"), "cm"),
     ("reports.service", _l("Service report"), "smm"),
@@ -38,7 +40,8 @@ NAVIGATION = [
 ]
 
 BLUEPRINTS = (auth.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
-              board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp)
+              board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp,
+              routing.bp)
 
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an
