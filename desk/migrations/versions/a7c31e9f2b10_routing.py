@@ -72,9 +72,9 @@ def upgrade():
 
 def downgrade():
     op.drop_index("ix_ticket_unassigned_due", table_name="ticket")
-    with op.batch_alter_table("ticket") as batch:
-        batch.drop_column("snoozed_until")
-        batch.drop_column("snoozed_at")
+    # Plain ALTER TABLE (SQLite 3.35+): a batch copy of `ticket` would trip the report triggers.
+    op.execute("ALTER TABLE ticket DROP COLUMN snoozed_until")
+    op.execute("ALTER TABLE ticket DROP COLUMN snoozed_at")
     op.drop_table("routing_settings")
     op.drop_table("agent")
     op.drop_index("ix_team_member_user_id", table_name="team_member")
