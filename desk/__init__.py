@@ -69,6 +69,7 @@ def _load_areas() -> None:
     import desk.escalation.escalations  # noqa: F401
     import desk.escalation.rules  # noqa: F401
     import desk.replies.library  # noqa: F401
+    import desk.replies.macros  # noqa: F401
     import desk.replies.models  # noqa: F401
     import desk.replies.usage  # noqa: F401
     import desk.feedback.activity  # noqa: F401

@@ -16,6 +16,7 @@ from desk.views import (
     hooks,
     inbox,
     inputs,
+    macros,
     main,
     notifications,
     replies,
@@ -34,6 +35,7 @@ NAVIGATION = [
     ("routing.settings", _l("Routing"), "lead"),
     ("escalations.index", _l("Escalations"), "lead"),
     ("replies.library", _l("Canned replies"), "cm"),
+    ("macros.index", _l("Macros"), "cm"),
     ("reports.service", _l("Service report"), "smm"),
     ("sla.policies", _l("SLA policies"), "smm"),
     ("admin.users", _l("Admin"), "admin"),
@@ -41,7 +43,7 @@ NAVIGATION = [
 
 BLUEPRINTS = (auth.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp, replies.bp,
               board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp, survey.bp,
-              routing.bp)
+              routing.bp, macros.bp)
 
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an

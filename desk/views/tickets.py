@@ -18,6 +18,7 @@ from desk.inbox import presence
 from desk.inbox import snooze as ticket_snooze
 from desk.inbox.outbound import reply_options
 from desk.inbox.tickets import PRIORITIES, Note, Ticket
+from desk.replies import macros
 from desk.views.access import role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -60,7 +61,8 @@ def _context(ticket, **extra):
             "reply_options": reply_options(ticket), "me": current_user,
             "last_seen_id": ticket_actions.last_message_id(ticket.id),
             "handles": ticket_actions.mention_handles(),
-            "snoozed": ticket_snooze.is_snoozed(ticket, now), **extra}
+            "snoozed": ticket_snooze.is_snoozed(ticket, now), "macros": macros.visible(current_user),
+            **extra}
 
 
 @bp.route("/<int:ticket_id>")

@@ -1,5 +1,6 @@
 """Routing: teams and their members, agents' availability, capacity and skills, the routing
-settings row; snoozed tickets; the index automatic assignment reads waiting tickets through.
+settings row; snoozed tickets; the index automatic assignment reads waiting tickets through;
+macros.
 
 Revision ID: a7c31e9f2b10
 Revises: e4a9d2c7b613
@@ -68,9 +69,32 @@ def upgrade():
     op.create_index("ix_ticket_unassigned_due", "ticket", ["sla_due_at", "id"],
                     postgresql_where=sa.text(UNASSIGNED_OPEN_SQL),
                     sqlite_where=sa.text(UNASSIGNED_OPEN_SQL))
+    op.create_table(
+        "macro",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("owner_id", sa.Integer(), nullable=True),
+        sa.Column("team_id", sa.Integer(), nullable=True),
+        sa.Column("reply", sa.Text(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("priority", sa.String(length=10), nullable=True),
+        sa.Column("assign", sa.String(length=12), nullable=True),
+        sa.Column("status", sa.String(length=10), nullable=True),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", UTC, nullable=False),
+        sa.ForeignKeyConstraint(["owner_id"], ["user.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["team_id"], ["team.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["created_by_id"], ["user.id"], ondelete="SET NULL"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_macro_owner_id", "macro", ["owner_id"])
+    op.create_index("ix_macro_team_id", "macro", ["team_id"])
 
 
 def downgrade():
+    op.drop_index("ix_macro_team_id", table_name="macro")
+    op.drop_index("ix_macro_owner_id", table_name="macro")
+    op.drop_table("macro")
     op.drop_index("ix_ticket_unassigned_due", table_name="ticket")
     # Plain ALTER TABLE (SQLite 3.35+): a batch copy of `ticket` would trip the report triggers.
     op.execute("ALTER TABLE ticket DROP COLUMN snoozed_until")
