@@ -17,7 +17,8 @@ SLA_STATES = ("on_track", "at_risk", "breached", "met", "late", "waived")
 DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "recorded")
 # The clock states that still run; the inbox orders these by due time (partial index below).
 RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
-# Open tickets nobody owns: automatic assignment hands them out by due time (desk/routing).
+# Open tickets nobody owns: automatic assignment hands them out by due time (desk/routing);
+# the index leads with the two equalities so that SQLite's planner, too, prefers it.
 UNASSIGNED_OPEN_SQL = "status = 'open' AND assignee_id IS NULL"
 
 ticket_tags = Table(
@@ -48,7 +49,7 @@ class Ticket(db.Model):
         Index("ix_ticket_status_updated", "status", "updated_at", "id"),
         Index("ix_ticket_status_resolved", "status", "resolved_at", "id"),
         Index("ix_ticket_status_created", "status", "created_at", "id"),
-        Index("ix_ticket_unassigned_due", "sla_due_at", "id",
+        Index("ix_ticket_unassigned_due", "assignee_id", "status", "sla_due_at", "id",
               postgresql_where=text(UNASSIGNED_OPEN_SQL), sqlite_where=text(UNASSIGNED_OPEN_SQL)),
     )
 

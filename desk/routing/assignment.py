@@ -14,6 +14,7 @@ Assignment runs as a job after the intake transaction commits, not inside it: an
 would otherwise hold team and agent locks for the whole batch (serialising every worker on
 them), and the SLA due time it orders by is set by another receiver of the same signal.
 """
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -27,43 +28,56 @@ from desk.inbox.snooze import awake
 from desk.inbox.tickets import Ticket
 from desk.routing.models import Agent, Team, TeamMember
 
-# Waiting tickets read per dispatch beyond the free capacity (some may fit nobody's skills).
-SKILL_SLACK = 100
+# Waiting tickets one dispatch reads at most (the next dispatch, or the tick, takes the rest).
+WAITING_BATCH = 500
 
 
 def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
     """Hand the team's waiting tickets to its free online members; commits; (ticket, agent) pairs."""
     team = _lock_team(team_id)
     handed: list[tuple[int, int]] = []
-    if team is not None and team.mode != "off":
-        agents = _lock_online_members(team)
-        loads = _loads([agent.user_id for agent in agents])
+    waiting = _waiting(team, now) if team is not None and team.mode != "off" else []
+    if waiting:  # else nothing to decide: no agent row is read or locked
+        agents = _lock_online_members(team.id)
+        loads = {agent.user_id: agent.load for agent in agents}
         free = sum(max(agent.capacity - loads[agent.user_id], 0) for agent in agents)
-        if free:
-            for ticket_id, channel_id, language in _waiting(team, now, free + SKILL_SLACK):
-                agent = choose(team, agents, loads, channel_id, language)
-                if agent is None:
-                    continue
-                if _take(ticket_id, agent.user_id, team, now):
-                    loads[agent.user_id] += 1
-                    team.last_assigned_user_id = agent.user_id
-                    handed.append((ticket_id, agent.user_id))
-                    free -= 1
-                    if not free:
-                        break
+        for ticket_id, channel_id, language in waiting:
+            if not free:
+                break
+            agent = choose(team.mode, team.last_assigned_user_id, agents, loads, channel_id, language)
+            if agent is not None and _take(ticket_id, agent.user_id, team, now):
+                loads[agent.user_id] += 1
+                team.last_assigned_user_id = agent.user_id
+                handed.append((ticket_id, agent.user_id))
+                free -= 1
     db.session.commit()
     return handed
 
 
-def choose(team: Team, agents: list[Agent], loads: dict[int, int], channel_id: int,
-           language: str | None) -> Agent | None:
+@dataclass(frozen=True)
+class Member:
+    """An online member as dispatch sees them (a locked agent row and its open tickets)."""
+
+    user_id: int
+    capacity: int
+    languages: list
+    channel_ids: list
+    load: int = 0
+
+    def can_take(self, channel_id: int, language: str | None) -> bool:
+        return ((not self.channel_ids or channel_id in self.channel_ids)
+                and (not self.languages or language in self.languages))
+
+
+def choose(mode: str, last_user_id: int | None, agents: list[Member], loads: dict[int, int],
+           channel_id: int, language: str | None) -> Member | None:
     """The member who gets a ticket (agents in user id order), or None when nobody fits."""
     fits = [a for a in agents if loads[a.user_id] < a.capacity and a.can_take(channel_id, language)]
     if not fits:
         return None
-    if team.mode == "least_loaded":
+    if mode == "least_loaded":
         return min(fits, key=lambda a: (loads[a.user_id], a.user_id))
-    after = team.last_assigned_user_id or 0
+    after = last_user_id or 0
     return next((a for a in fits if a.user_id > after), fits[0])
 
 
@@ -75,36 +89,35 @@ def _lock_team(team_id: int) -> Team | None:
     return db.session.get(Team, team_id, populate_existing=True)
 
 
-def _lock_online_members(team: Team) -> list[Agent]:
-    members = select(TeamMember.user_id).where(TeamMember.team_id == team.id)
-    query = (select(Agent).where(Agent.user_id.in_(members), Agent.status == "online")
-             .order_by(Agent.user_id))
+def _lock_online_members(team_id: int) -> list[Member]:
+    """The team's online agents, locked in user id order, each with their open tickets
+    (anything not resolved) counted in the same statement."""
+    members = select(TeamMember.user_id).where(TeamMember.team_id == team_id)
+    load = (select(func.count()).where(Ticket.assignee_id == Agent.user_id,
+                                       Ticket.status.in_(("open", "pending")))
+            .correlate(Agent).scalar_subquery())
+    query = (select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids, load)
+             .where(Agent.user_id.in_(members), Agent.status == "online").order_by(Agent.user_id))
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Agent)
-    return list(db.session.scalars(query))
+    return [Member(*row) for row in db.session.execute(query)]
 
 
-def _loads(user_ids: list[int]) -> dict[int, int]:
-    """Open tickets (anything not resolved) per agent."""
-    loads = dict.fromkeys(user_ids, 0)
-    if user_ids:
-        loads.update(db.session.execute(
-            select(Ticket.assignee_id, func.count()).where(
-                Ticket.assignee_id.in_(user_ids), Ticket.status.in_(("open", "pending")))
-            .group_by(Ticket.assignee_id)).all())
-    return loads
-
-
-def _waiting(team: Team, now: datetime, limit: int) -> list[tuple[int, int, str | None]]:
-    """The team's open unassigned awake tickets, earliest due first (no clock last)."""
+def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
+    """The team's open unassigned awake tickets, earliest due first, then those with no
+    running clock; each part walks the partial index ix_ticket_unassigned_due in its order."""
     query = select(Ticket.id, Ticket.channel_id, Ticket.language).where(
         Ticket.status == "open", Ticket.assignee_id.is_(None), awake(now))
     if team.channel_ids:
         query = query.where(Ticket.channel_id.in_(team.channel_ids))
     if team.languages:
         query = query.where(Ticket.language.in_(team.languages))
-    return list(db.session.execute(
-        query.order_by(Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(limit)))
+    due = list(db.session.execute(query.where(Ticket.sla_due_at.is_not(None))
+                                  .order_by(Ticket.sla_due_at, Ticket.id).limit(WAITING_BATCH)))
+    if len(due) == WAITING_BATCH:
+        return due
+    return due + list(db.session.execute(query.where(Ticket.sla_due_at.is_(None))
+                                         .order_by(Ticket.id).limit(WAITING_BATCH - len(due))))
 
 
 def _take(ticket_id: int, user_id: int, team: Team, now: datetime) -> bool:

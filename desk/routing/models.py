@@ -74,11 +74,6 @@ class Agent(db.Model):
 
     user: Mapped[User] = relationship()
 
-    def can_take(self, channel_id: int, language: str | None) -> bool:
-        """True when the agent's skills cover a ticket on `channel_id` in `language`."""
-        return ((not self.channel_ids or channel_id in self.channel_ids)
-                and (not self.languages or language in self.languages))
-
 
 class RoutingSettings(db.Model):
     """The desk-wide routing settings: one row (id 1), edited by leads."""

