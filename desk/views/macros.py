@@ -18,7 +18,7 @@ from desk.views.access import role_required
 bp = Blueprint("macros", __name__, url_prefix="/macros")
 STEP_LABELS = {"assign": _l("Owner"), "tag": _l("Add tag"), "priority": _l("Priority"),
                "reply": _l("Reply"), "status": _l("Status")}
-STATUS_LABELS = {"pending": _l("Waiting on customer"), "resolved": _l("Resolved")}
+STATUS_LABELS = {"pending": _l("Mark as waiting on the customer"), "resolved": _l("Resolve the ticket")}
 
 
 @bp.before_request
