@@ -154,6 +154,29 @@ def hand_back(user_id: int, now: datetime) -> list[int]:
     return sorted(returned)
 
 
+def rescue_at_risk(now: datetime) -> int:
+    """At-risk tickets with no reply yet whose owner is away or offline go back to the queue
+    of an automatic team that serves them, for someone free to take; commits; how many."""
+    teams = auto_teams()
+    absent = select(Agent.user_id).where(Agent.status != "online")
+    tickets = db.session.scalars(select(Ticket).where(
+        Ticket.status == "open", Ticket.first_response_at.is_(None),
+        Ticket.sla_state.in_(("on_track", "at_risk", "breached")), Ticket.sla_warn_at <= now,
+        Ticket.assignee_id.in_(absent)).order_by(Ticket.sla_due_at, Ticket.id)
+        .limit(WAITING_BATCH).with_for_update()) if teams else []
+    rescued = 0
+    for ticket in tickets:
+        team = next((t for t in teams if t.serves(ticket.channel_id, ticket.language)), None)
+        if team is not None:
+            audit.record("ticket.unassigned", ticket_id=ticket.id, actor=f"routing:{team.id}",
+                         at=now, data={"previous": ticket.assignee_id, "reason": "at_risk",
+                                       "team": team.name})
+            ticket.assignee_id, ticket.updated_at = None, now
+            rescued += 1
+    db.session.commit()
+    return rescued
+
+
 def auto_teams() -> list[Team]:
     """Teams with automatic assignment on (read once per transaction)."""
     return per_transaction("routing_auto_teams", (Team,), lambda: list(db.session.scalars(

@@ -172,3 +172,16 @@ def test_concurrent_dispatches_never_pass_capacity_nor_double_assign(app, make_u
         per_ticket = db.session.execute(select(AuditEvent.ticket_id, func.count()).where(
             AuditEvent.action == "ticket.assigned").group_by(AuditEvent.ticket_id)).all()
         assert len(per_ticket) == 9 and {n for _tid, n in per_ticket} == {1}
+
+
+def test_an_at_risk_ticket_of_an_absent_owner_goes_to_someone_free(app_ctx, make_user):
+    from desk.routing.tick import tick
+    lead, ana, ben = make_user("lead"), make_user("cm"), make_user("cm")
+    team_of(lead, [ana, ben], mode="least_loaded", capacity=2)
+    availability.set_status(ben.id, "offline", user(ben), T0)
+    ticket = make_ticket(now=T0, sent_at=T0)
+    assert tick(T0) == 1 and owners([ticket]) == [ana.id]
+    availability.set_status(ana.id, "away", user(ana), T0 + minutes(1))  # away keeps tickets
+    availability.set_status(ben.id, "online", user(ben), T0 + minutes(2))
+    assert tick(T0 + minutes(30)) == 0 and owners([ticket]) == [ana.id]  # not at risk yet
+    assert tick(T0 + minutes(46)) == 1 and owners([ticket]) == [ben.id]  # warned at 45 min
