@@ -20,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 
 from desk.accounts import audit
+from desk.accounts.users import User
 from desk.core import signals
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
@@ -92,7 +93,8 @@ def _lock_team(team_id: int) -> Team | None:
 def _lock_online_members(team_id: int) -> list[Member]:
     """The team's online agents, locked in user id order, each with their open tickets
     (anything not resolved) counted in the same statement."""
-    members = select(TeamMember.user_id).where(TeamMember.team_id == team_id)
+    members = select(TeamMember.user_id).join(User, User.id == TeamMember.user_id).where(
+        TeamMember.team_id == team_id, User.active.is_(True))  # deactivated: never assigned
     load = (select(func.count()).where(Ticket.assignee_id == Agent.user_id,
                                        Ticket.status.in_(("open", "pending")))
             .correlate(Agent).scalar_subquery())

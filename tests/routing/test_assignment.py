@@ -185,3 +185,13 @@ def test_an_at_risk_ticket_of_an_absent_owner_goes_to_someone_free(app_ctx, make
     availability.set_status(ben.id, "online", user(ben), T0 + minutes(2))
     assert tick(T0 + minutes(30)) == 0 and owners([ticket]) == [ana.id]  # not at risk yet
     assert tick(T0 + minutes(46)) == 1 and owners([ticket]) == [ben.id]  # warned at 45 min
+
+
+def test_a_deactivated_agent_gets_nothing(app_ctx, make_user, run_jobs):
+    lead, ana = make_user("lead"), make_user("cm")
+    team_of(lead, [ana])
+    db.session.get(User, ana.id).active = False
+    db.session.commit()
+    ticket = make_ticket(now=T0, sent_at=T0)
+    run_jobs()
+    assert owners([ticket]) == [None]
