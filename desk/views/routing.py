@@ -139,9 +139,18 @@ def agent_status(user_id: int) -> str:
     return g.agent_statuses.get(user_id, "offline")
 
 
+def by_availability(people) -> list[tuple[str, list]]:
+    """(status, people) for the statuses anyone has, online first, names in their order."""
+    groups = {status: [] for status in STATUSES}
+    for person in people:
+        groups[agent_status(person.id)].append(person)
+    return [(status, group) for status, group in groups.items() if group]
+
+
 @bp.app_context_processor
 def _availability_helpers():
-    return {"agent_status": agent_status, "status_labels": STATUS_LABELS}
+    return {"agent_status": agent_status, "status_labels": STATUS_LABELS,
+            "by_availability": by_availability}
 
 
 @bp.before_app_request

@@ -2,8 +2,10 @@
 and sign-out."""
 from sqlalchemy import select
 
+from desk.accounts.users import User
 from desk.core.extensions import db
 from desk.inbox.tickets import Ticket
+from desk.routing import availability
 from desk.routing.models import Agent, RoutingSettings, Team
 from tests.factories import make_channel, make_ticket
 
@@ -67,3 +69,13 @@ def test_the_availability_switch_and_the_page_in_spanish(app_ctx, client, login,
     assert db.session.get(Agent, lead.id).status == "away"
     page = client.get("/routing").get_data(True)
     assert "Equipos" in page and "Asignación automática" in page and "Ausente" in page
+
+
+def test_assignment_menus_group_people_by_availability(app_ctx, client, login, make_user):
+    lead, ana = make_user("lead", name="Laura Lead"), make_user("cm", name="Ana Ruiz")
+    availability.set_status(ana.id, "online", db.session.get(User, ana.id), make_ticket().created_at)
+    ticket = db.session.scalar(select(Ticket))
+    login(lead)
+    page = client.get(f"/tickets/{ticket.id}").get_data(True)
+    online, offline = page.index('<optgroup label="Online">'), page.index('<optgroup label="Offline">')
+    assert online < page.index(">Ana Ruiz</option>") < offline < page.index(">Laura Lead</option>")
