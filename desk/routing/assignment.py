@@ -91,18 +91,22 @@ def _lock_team(team_id: int) -> Team | None:
 
 
 def _lock_online_members(team_id: int) -> list[Member]:
-    """The team's online agents, locked in user id order, each with their open tickets
-    (anything not resolved) counted in the same statement."""
+    """The team's online agents, locked in user id order, with their open tickets (anything
+    not resolved) counted by a second statement: on PostgreSQL its snapshot is taken after
+    the locks are held, so it sees what a dispatch that held them before us committed (a
+    count inside the locking statement would read the older snapshot)."""
     members = select(TeamMember.user_id).join(User, User.id == TeamMember.user_id).where(
         TeamMember.team_id == team_id, User.active.is_(True))  # deactivated: never assigned
-    load = (select(func.count()).where(Ticket.assignee_id == Agent.user_id,
-                                       Ticket.status.in_(("open", "pending")))
-            .correlate(Agent).scalar_subquery())
-    query = (select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids, load)
+    query = (select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids)
              .where(Agent.user_id.in_(members), Agent.status == "online").order_by(Agent.user_id))
     if db.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Agent)
-    return [Member(*row) for row in db.session.execute(query)]
+    agents = list(db.session.execute(query))
+    loads = dict(db.session.execute(
+        select(Ticket.assignee_id, func.count()).where(
+            Ticket.assignee_id.in_([agent.user_id for agent in agents]),
+            Ticket.status.in_(("open", "pending"))).group_by(Ticket.assignee_id)).all()) if agents else {}
+    return [Member(*agent, load=loads.get(agent.user_id, 0)) for agent in agents]
 
 
 def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:

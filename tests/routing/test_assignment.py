@@ -138,7 +138,7 @@ def test_only_leads_configure_routing(app_ctx, make_user):
 
 
 def test_concurrent_dispatches_never_pass_capacity_nor_double_assign(app, make_user):
-    """Eight workers dispatch two teams that share agents, at once (PostgreSQL row locks;
+    """Twelve workers dispatch two teams that share agents, at once (PostgreSQL row locks;
     SQLite's one writer serialises them)."""
     with app.app_context():
         lead = make_user("lead")
@@ -159,7 +159,7 @@ def test_concurrent_dispatches_never_pass_capacity_nor_double_assign(app, make_u
                 errors.append(exc)
             finally:
                 db.session.remove()
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(12)]
     for thread in threads:
         thread.start()
     for thread in threads:
