@@ -3,12 +3,12 @@ members under capacity whose skills fit, by round robin or to the least loaded.
 
 `dispatch(team_id, now)` is the one decision, and a fixpoint: run it any time and as often as
 you like (a job after a ticket arrives or is resolved, an agent coming online, the periodic
-tick) and it hands out what can be handed out. It locks the team row, then the agent rows of
-the team's online members in user id order (teams sharing an agent lock it in the same
-order); loads are counted under those locks and a ticket is taken by a conditional UPDATE
-(still unassigned), so concurrent dispatches never take an agent past capacity nor give a
-ticket two owners. SQLite has one writer: the team lock is a write, so the database's write
-lock is held before anything is read.
+tick) and it hands out what can be handed out. It locks the agent rows of the team's online
+members in user id order (teams sharing an agent lock it in the same order), counts their
+loads in the next statement (which sees what the previous holder of those locks committed)
+and takes a ticket by a conditional UPDATE (still unassigned), so concurrent dispatches never
+take an agent past capacity nor give a ticket two owners. SQLite has one writer: dispatch
+writes first, so the database's write lock is held before anything is read.
 
 Assignment runs as a job after the intake transaction commits, not inside it: an ingest batch
 would otherwise hold team and agent locks for the whole batch (serialising every worker on
@@ -35,7 +35,7 @@ WAITING_BATCH = 500
 
 def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
     """Hand the team's waiting tickets to its free online members; commits; (ticket, agent) pairs."""
-    team = _lock_team(team_id)
+    team = _team(team_id)
     handed: list[tuple[int, int]] = []
     waiting = _waiting(team, now) if team is not None and team.mode != "off" else []
     if waiting:  # else nothing to decide: no agent row is read or locked
@@ -82,11 +82,13 @@ def choose(mode: str, last_user_id: int | None, agents: list[Member], loads: dic
     return next((a for a in fits if a.user_id > after), fits[0])
 
 
-def _lock_team(team_id: int) -> Team | None:
-    if db.session.get_bind().dialect.name == "postgresql":
-        return db.session.scalar(select(Team).where(Team.id == team_id).with_for_update())
-    # SQLite: a write first, so the one write lock is ours before anything is read.
-    db.session.execute(update(Team).where(Team.id == team_id).values(mode=Team.mode))
+def _team(team_id: int) -> Team | None:
+    """The team's settings. PostgreSQL needs no lock here: the agent row locks and the
+    conditional UPDATE keep capacity and ownership right, and two dispatches of one team wait
+    for each other on those. SQLite: a write first, so its one write lock is held before
+    anything is read (a read first could act on a snapshot another writer has moved past)."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(Team).where(Team.id == team_id).values(mode=Team.mode))
     return db.session.get(Team, team_id, populate_existing=True)
 
 
@@ -110,20 +112,16 @@ def _lock_online_members(team_id: int) -> list[Member]:
 
 
 def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
-    """The team's open unassigned awake tickets, earliest due first, then those with no
-    running clock; each part walks the partial index ix_ticket_unassigned_due in its order."""
+    """The team's open unassigned awake tickets, earliest due first, no running clock last
+    (through ix_ticket_unassigned_due: ordered on PostgreSQL, a small sort on SQLite)."""
     query = select(Ticket.id, Ticket.channel_id, Ticket.language).where(
-        Ticket.status == "open", Ticket.assignee_id.is_(None), awake(now))
+        Ticket.assignee_id.is_(None), Ticket.status == "open", awake(now))
     if team.channel_ids:
         query = query.where(Ticket.channel_id.in_(team.channel_ids))
     if team.languages:
         query = query.where(Ticket.language.in_(team.languages))
-    due = list(db.session.execute(query.where(Ticket.sla_due_at.is_not(None))
-                                  .order_by(Ticket.sla_due_at, Ticket.id).limit(WAITING_BATCH)))
-    if len(due) == WAITING_BATCH:
-        return due
-    return due + list(db.session.execute(query.where(Ticket.sla_due_at.is_(None))
-                                         .order_by(Ticket.id).limit(WAITING_BATCH - len(due))))
+    return list(db.session.execute(query.order_by(
+        Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(WAITING_BATCH)))
 
 
 def _take(ticket_id: int, user_id: int, team: Team, now: datetime) -> bool:

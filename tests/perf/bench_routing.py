@@ -8,7 +8,7 @@ and no growth with the number of closed tickets.
 
 One team of 200 online agents (capacity 60, about 50 open tickets each: every one has room),
 10,000 open tickets already assigned, and 0 or more resolved tickets. Each sample stores one
-new unassigned ticket (not timed), then times the decision (the team and agent row locks, the
+new unassigned ticket (not timed), then times the decision (the agent row locks, the
 waiting tickets in due order, the loads, the choice; rolled back) and then `dispatch` whole
 (the same, plus the conditional UPDATE, the audit row and the commit). Half the samples run
 round robin, half least loaded.
@@ -86,7 +86,7 @@ def decide(team_id: int, now: datetime):
     without the UPDATE, the audit row and the commit (rolled back)."""
     from desk.core.extensions import db
     from desk.routing import assignment
-    team = assignment._lock_team(team_id)
+    team = assignment._team(team_id)
     waiting = assignment._waiting(team, now)
     agents = assignment._lock_online_members(team_id)
     loads = {agent.user_id: agent.load for agent in agents}
