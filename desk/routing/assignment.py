@@ -3,16 +3,18 @@ members under capacity whose skills fit, by round robin or to the least loaded.
 
 `dispatch(team_id, now)` is the one decision, and a fixpoint: run it any time and as often as
 you like (a job after a ticket arrives or is resolved, an agent coming online, the periodic
-tick) and it hands out what can be handed out. It locks the agent rows of the team's online
-members in user id order (teams sharing an agent lock it in the same order), counts their
-loads in the next statement (which sees what the previous holder of those locks committed)
-and takes a ticket by a conditional UPDATE (still unassigned), so concurrent dispatches never
-take an agent past capacity nor give a ticket two owners. SQLite has one writer: dispatch
-writes first, so the database's write lock is held before anything is read.
+tick) and it hands out what can be handed out. It reads the waiting tickets, the online
+members and their loads without locks, then hands each ticket out in a transaction of its
+own: it locks the chosen agent's row, counts that agent's open tickets again in the next
+statement (which sees whatever the previous holder of the lock committed), and takes the
+ticket by a conditional UPDATE (still unassigned). So concurrent dispatches never take an
+agent past capacity nor give a ticket two owners, and as each transaction locks one agent,
+they cannot deadlock on agents. On SQLite the lock is a write (the one write lock, held
+before the count is read).
 
 Assignment runs as a job after the intake transaction commits, not inside it: an ingest batch
-would otherwise hold team and agent locks for the whole batch (serialising every worker on
-them), and the SLA due time it orders by is set by another receiver of the same signal.
+would otherwise hold agent locks for the whole batch (serialising every worker on them), and
+the SLA due time it orders by is set by another receiver of the same signal.
 """
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,33 +33,71 @@ from desk.routing.models import Agent, Team, TeamMember
 
 # Waiting tickets one dispatch reads at most (the next dispatch, or the tick, takes the rest).
 WAITING_BATCH = 500
+OPEN = ("open", "pending")  # what counts against capacity: anything not resolved
 
 
 def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
-    """Hand the team's waiting tickets to its free online members; commits; (ticket, agent) pairs."""
-    team = _team(team_id)
-    handed: list[tuple[int, int]] = []
+    """Hand the team's waiting tickets to its free online members, one commit per ticket;
+    (ticket, agent) pairs."""
+    team = db.session.get(Team, team_id)
     waiting = _waiting(team, now) if team is not None and team.mode != "off" else []
+    handed: list[tuple[int, int]] = []
     if waiting:  # else nothing to decide: no agent row is read or locked
-        agents = _lock_online_members(team.id)
+        mode, last, name = team.mode, team.last_assigned_user_id, team.name
+        agents = online_members(team_id)
         loads = {agent.user_id: agent.load for agent in agents}
-        free = sum(max(agent.capacity - loads[agent.user_id], 0) for agent in agents)
         for ticket_id, channel_id, language in waiting:
-            if not free:
-                break
-            agent = choose(team.mode, team.last_assigned_user_id, agents, loads, channel_id, language)
-            if agent is not None and _take(ticket_id, agent.user_id, team, now):
+            agent = _claim_agent(mode, last, agents, loads, channel_id, language)
+            if agent is None:
+                if not any(loads[a.user_id] < a.capacity for a in agents):
+                    break  # everyone is full
+                continue  # nobody free fits this one; a later one may fit someone
+            if _take(ticket_id, agent.user_id, team_id, name, mode, now):
+                db.session.commit()
                 loads[agent.user_id] += 1
-                team.last_assigned_user_id = agent.user_id
+                last = agent.user_id
                 handed.append((ticket_id, agent.user_id))
-                free -= 1
+            else:
+                db.session.rollback()  # someone took the ticket meanwhile
     db.session.commit()
     return handed
 
 
+def _claim_agent(mode: str, last: int | None, agents: list["Member"], loads: dict[int, int],
+                 channel_id: int, language: str | None) -> "Member | None":
+    """The member chosen for a ticket, with their row locked and their load counted again
+    under the lock; a member found full or gone is marked full and the choice is made again."""
+    while True:
+        agent = choose(mode, last, agents, loads, channel_id, language)
+        if agent is None:
+            return None
+        load = _lock_and_count(agent.user_id)
+        if load is not None and load < agent.capacity:
+            loads[agent.user_id] = load
+            return agent
+        db.session.rollback()
+        loads[agent.user_id] = agent.capacity  # full, offline or deactivated meanwhile
+
+
+def _lock_and_count(user_id: int) -> int | None:
+    """Lock the agent's row if they are still online and active; their open tickets counted
+    in the next statement (a fresh snapshot on PostgreSQL), or None."""
+    online = (Agent.user_id == user_id, Agent.status == "online",
+              Agent.user_id.in_(select(User.id).where(User.active.is_(True))))
+    if db.session.get_bind().dialect.name == "postgresql":
+        held = db.session.scalar(select(Agent.user_id).where(*online).with_for_update(of=Agent))
+    else:  # SQLite: a write takes the one write lock
+        held = db.session.execute(update(Agent).where(*online).values(capacity=Agent.capacity)
+                                  .execution_options(synchronize_session=False)).rowcount or None
+    if held is None:
+        return None
+    return db.session.scalar(select(func.count()).where(
+        Ticket.assignee_id == user_id, Ticket.status.in_(OPEN)))
+
+
 @dataclass(frozen=True)
 class Member:
-    """An online member as dispatch sees them (a locked agent row and its open tickets)."""
+    """An online member as dispatch reads them: capacity, skills and open tickets."""
 
     user_id: int
     capacity: int
@@ -82,33 +122,17 @@ def choose(mode: str, last_user_id: int | None, agents: list[Member], loads: dic
     return next((a for a in fits if a.user_id > after), fits[0])
 
 
-def _team(team_id: int) -> Team | None:
-    """The team's settings. PostgreSQL needs no lock here: the agent row locks and the
-    conditional UPDATE keep capacity and ownership right, and two dispatches of one team wait
-    for each other on those. SQLite: a write first, so its one write lock is held before
-    anything is read (a read first could act on a snapshot another writer has moved past)."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(Team).where(Team.id == team_id).values(mode=Team.mode))
-    return db.session.get(Team, team_id, populate_existing=True)
-
-
-def _lock_online_members(team_id: int) -> list[Member]:
-    """The team's online agents, locked in user id order, with their open tickets (anything
-    not resolved) counted by a second statement: on PostgreSQL its snapshot is taken after
-    the locks are held, so it sees what a dispatch that held them before us committed (a
-    count inside the locking statement would read the older snapshot)."""
+def online_members(team_id: int) -> list[Member]:
+    """The team's online active members in user id order, with their open tickets (no lock:
+    each choice is checked again under the chosen agent's lock)."""
     members = select(TeamMember.user_id).join(User, User.id == TeamMember.user_id).where(
         TeamMember.team_id == team_id, User.active.is_(True))  # deactivated: never assigned
-    query = (select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids)
-             .where(Agent.user_id.in_(members), Agent.status == "online").order_by(Agent.user_id))
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=Agent)
-    agents = list(db.session.execute(query))
-    loads = dict(db.session.execute(
-        select(Ticket.assignee_id, func.count()).where(
-            Ticket.assignee_id.in_([agent.user_id for agent in agents]),
-            Ticket.status.in_(("open", "pending"))).group_by(Ticket.assignee_id)).all()) if agents else {}
-    return [Member(*agent, load=loads.get(agent.user_id, 0)) for agent in agents]
+    load = (select(func.count()).where(Ticket.assignee_id == Agent.user_id,
+                                       Ticket.status.in_(OPEN))
+            .correlate(Agent).scalar_subquery())
+    return [Member(*row) for row in db.session.execute(
+        select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids, load)
+        .where(Agent.user_id.in_(members), Agent.status == "online").order_by(Agent.user_id))]
 
 
 def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
@@ -124,15 +148,19 @@ def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
         Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(WAITING_BATCH)))
 
 
-def _take(ticket_id: int, user_id: int, team: Team, now: datetime) -> bool:
+def _take(ticket_id: int, user_id: int, team_id: int, team_name: str, mode: str,
+          now: datetime) -> bool:
     taken = db.session.execute(
         update(Ticket).where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None),
                              Ticket.status == "open")
         .values(assignee_id=user_id, updated_at=now)
         .execution_options(synchronize_session=False)).rowcount == 1
     if taken:
-        audit.record("ticket.assigned", ticket_id=ticket_id, actor=f"routing:{team.id}", at=now,
-                     data={"assignee": user_id, "team": team.name, "mode": team.mode})
+        db.session.execute(update(Team).where(Team.id == team_id)
+                           .values(last_assigned_user_id=user_id)
+                           .execution_options(synchronize_session=False))
+        audit.record("ticket.assigned", ticket_id=ticket_id, actor=f"routing:{team_id}", at=now,
+                     data={"assignee": user_id, "team": team_name, "mode": mode})
     return taken
 
 

@@ -8,10 +8,10 @@ and no growth with the number of closed tickets.
 
 One team of 200 online agents (capacity 60, about 50 open tickets each: every one has room),
 10,000 open tickets already assigned, and 0 or more resolved tickets. Each sample stores one
-new unassigned ticket (not timed), then times the decision (the agent row locks, the
-waiting tickets in due order, the loads, the choice; rolled back) and then `dispatch` whole
-(the same, plus the conditional UPDATE, the audit row and the commit). Half the samples run
-round robin, half least loaded.
+new unassigned ticket (not timed), then times the decision (the waiting tickets in due order,
+the members and their loads, the choice, the chosen agent's lock and recount; rolled back)
+and then `dispatch` whole (the same, plus the conditional UPDATE, the audit row and the
+commit). Half the samples run round robin, half least loaded.
 """
 import os
 import random
@@ -82,16 +82,18 @@ def populate(db, closed: int, seed: int = 7) -> int:
 
 
 def decide(team_id: int, now: datetime):
-    """Who would get the first waiting ticket: dispatch's reads and locks and its choice,
-    without the UPDATE, the audit row and the commit (rolled back)."""
+    """Who gets the first waiting ticket: dispatch's reads, its choice and the chosen agent's
+    lock and recount, without the UPDATE, the audit row and the commit (rolled back)."""
     from desk.core.extensions import db
     from desk.routing import assignment
-    team = assignment._team(team_id)
+    from desk.routing.models import Team
+    team = db.session.get(Team, team_id)
     waiting = assignment._waiting(team, now)
-    agents = assignment._lock_online_members(team_id)
+    agents = assignment.online_members(team_id)
     loads = {agent.user_id: agent.load for agent in agents}
     _ticket_id, channel_id, language = waiting[0]
-    chosen = assignment.choose(team.mode, team.last_assigned_user_id, agents, loads, channel_id, language)
+    chosen = assignment._claim_agent(team.mode, team.last_assigned_user_id, agents, loads,
+                                     channel_id, language)
     db.session.rollback()
     return chosen
 
