@@ -70,14 +70,18 @@ def _load_areas() -> None:
     import desk.customers.models  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
+    import desk.inbox.snooze  # noqa: F401
     import desk.inbox.tickets  # noqa: F401
     import desk.intake.events  # noqa: F401
     import desk.sla.clocks  # noqa: F401
     import desk.sla.policies  # noqa: F401
+    import desk.routing.assignment  # noqa: F401
+    import desk.routing.models  # noqa: F401
     import desk.escalation.crisis  # noqa: F401
     import desk.escalation.escalations  # noqa: F401
     import desk.escalation.rules  # noqa: F401
     import desk.replies.library  # noqa: F401
+    import desk.replies.macros  # noqa: F401
     import desk.replies.models  # noqa: F401
     import desk.replies.usage  # noqa: F401
     import desk.feedback.activity  # noqa: F401

@@ -12,6 +12,7 @@ from desk.core.runners import DeskCron, run_cron
 PERIODIC: list[tuple[str, str, str]] = [
     ("workers.escalations.ladder_sweep", "default", "ESCALATION_SWEEP_SECONDS"),
     ("workers.sla.sweep", "default", "SLA_SWEEP_SECONDS"),
+    ("workers.routing.tick", "default", "ROUTING_TICK_SECONDS"),
     ("workers.inbound.resweep", "inbound", "INBOUND_RESWEEP_SECONDS"),
     ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
     ("workers.reports.refresh_rollup", "default", "REPORT_ROLLUP_SECONDS"),

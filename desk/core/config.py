@@ -65,6 +65,7 @@ class Defaults:
     OUTBOUND_STUCK_SECONDS = 600  # a send claimed longer ago than this was interrupted
 
     SLA_SWEEP_SECONDS = 30
+    ROUTING_TICK_SECONDS = 30  # idle agents away, ended snoozes back, waiting tickets handed out
     # Escalations (rule defaults; SMMs edit the live values on the rules page)
     ESCALATION_SWEEP_SECONDS = 60
     ESCALATION_ACK_MINUTES = 15  # an unacknowledged escalation notifies again, level 1 climbs

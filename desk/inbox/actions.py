@@ -20,7 +20,7 @@ from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.texts import N_, Later
 from desk.core.types import parse_id
-from desk.inbox.outbound import create_reply
+from desk.inbox.outbound import create_reply, reply_options, store_reply
 from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
 from desk.notify.notifications import notify
 
@@ -325,3 +325,45 @@ def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: dat
         ticket.updated_at = now
     return create_reply(ticket_id, actor.id, text, visibility, now,
                         canned_reply_id=canned_reply_id, automatic=False)
+
+
+KEEP = "keep"  # apply_actions: leave the owner as it is
+
+
+def apply_actions(ticket_id: int, actor: User, now: datetime, *, reply: str = "",
+                  canned_reply_id: int | None = None, tags=(), priority: str | None = None,
+                  assignee: int | str | None = KEEP, status: str | None = None) -> Ticket:
+    """Several actions on one ticket in one transaction (a macro): owner (KEEP, None to
+    unassign, a user id), tags, priority, a reply, then status ("resolved" or "pending"), with
+    the rights each has on its own; commits."""
+    ticket = _ticket(ticket_id, lock=True)
+    if assignee != KEEP and assignee != ticket.assignee_id:
+        mine = assignee == actor.id and ticket.assignee_id is None
+        if not (actor.has_role("lead") or mine or (assignee is None and ticket.assignee_id == actor.id)):
+            raise Forbidden(_("Only a team lead can assign tickets to others."))
+        if assignee is not None and not getattr(db.session.get(User, assignee), "active", False):
+            raise DeskError(_("No active user %(id)s", id=assignee))
+        previous, ticket.assignee_id = ticket.assignee_id, assignee
+        _done("ticket.assigned" if assignee else "ticket.unassigned", ticket, actor, now,
+              previous=previous, assignee=assignee, by="macro")
+    for name in tags:
+        _add_tag(ticket, _tag(normalize_tag(name)), actor, now)
+    if priority is not None and priority != ticket.priority:
+        if priority not in PRIORITIES:
+            raise DeskError(_("Unknown priority %(value)s", value=str(priority)[:20]))
+        previous, ticket.priority = ticket.priority, priority
+        signals.ticket_priority_changed.send(ticket, previous=previous, now=now)
+        _done("ticket.priority", ticket, actor, now, previous=previous, priority=priority)
+    if reply:
+        if ticket.assignee_id is None:
+            ticket.assignee_id = actor.id
+            _done("ticket.claimed", ticket, actor, now, by="reply")
+        store_reply(ticket.id, actor.id, reply, reply_options(ticket)[0], now,
+                    canned_reply_id=canned_reply_id)
+    if status == "resolved":
+        _resolve(ticket, actor, now, "replied", None)
+    elif status == "pending" and ticket.status == "open":
+        ticket.status = "pending"
+        _done("ticket.pending", ticket, actor, now)
+    db.session.commit()
+    return ticket

@@ -64,6 +64,16 @@ def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: s
                  now: datetime, canned_reply_id: int | None = None,
                  automatic: bool = False) -> Message:
     """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
+    message = store_reply(ticket_id, author_id, text, visibility, now,
+                          canned_reply_id=canned_reply_id, automatic=automatic)
+    db.session.commit()
+    return message
+
+
+def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
+                now: datetime, canned_reply_id: int | None = None,
+                automatic: bool = False) -> Message:
+    """create_reply without the commit, for a use case that does more in its transaction."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
@@ -94,7 +104,6 @@ def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: s
                        "held": message.delivery_state == "held"})
     if message.delivery_state != "held":
         _release(ticket, message, now)
-    db.session.commit()
     return message
 
 

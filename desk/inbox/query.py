@@ -24,6 +24,7 @@ from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.customers.models import Customer
 from desk.inbox import search as inbox_search
+from desk.inbox.snooze import asleep, awake
 from desk.inbox.tickets import (
     PRIORITIES,
     RUNNING_CLOCK_SQL,
@@ -39,7 +40,10 @@ def _(message: str, **values) -> str:
     """Translated in a request (the agent's language); plain English in workers and scripts."""
     return gettext(message, **values) if has_request_context() else message % values if values else message
 
-VIEWS = ("open", "mine", "unassigned", "at_risk", "breached", "escalated", "waiting", "resolved")
+VIEWS = ("open", "mine", "unassigned", "at_risk", "breached", "escalated", "waiting", "snoozed",
+         "resolved")
+# The views agents work from: snoozed tickets leave them until they wake.
+WORKING_VIEWS = ("open", "mine", "unassigned", "at_risk", "breached", "escalated", "waiting")
 SORTS = ("urgency", "newest", "oldest")
 PAGE_SIZE = 25
 # A search that tests tickets one by one (a common word) tries at most this many per page,
@@ -151,9 +155,10 @@ def _conditions(p: InboxParams, user_id: int, now: datetime) -> list:
         "breached": [live, _running(), Ticket.sla_due_at <= now],
         "escalated": [live, Ticket.escalated.is_(True)],
         "waiting": [Ticket.status == "pending"],
+        "snoozed": [live, asleep(now)],
         "resolved": [Ticket.status == "resolved"],
     }
-    where = list(views[p.view])
+    where = list(views[p.view]) + ([awake(now)] if p.view in WORKING_VIEWS else [])
     simple = {"channel": Ticket.channel_id, "kind": Ticket.kind, "status": Ticket.status,
               "priority": Ticket.priority, "language": Ticket.language}
     where += [column == getattr(p, name) for name, column in simple.items()

@@ -17,6 +17,9 @@ SLA_STATES = ("on_track", "at_risk", "breached", "met", "late", "waived")
 DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "recorded")
 # The clock states that still run; the inbox orders these by due time (partial index below).
 RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
+# Open tickets nobody owns: automatic assignment hands them out by due time (desk/routing);
+# the index leads with the two equalities so that SQLite's planner, too, prefers it.
+UNASSIGNED_OPEN_SQL = "status = 'open' AND assignee_id IS NULL"
 
 ticket_tags = Table(
     "ticket_tag", db.metadata,
@@ -46,6 +49,8 @@ class Ticket(db.Model):
         Index("ix_ticket_status_updated", "status", "updated_at", "id"),
         Index("ix_ticket_status_resolved", "status", "resolved_at", "id"),
         Index("ix_ticket_status_created", "status", "created_at", "id"),
+        Index("ix_ticket_unassigned_due", "assignee_id", "status", "sla_due_at", "id",
+              postgresql_where=text(UNASSIGNED_OPEN_SQL), sqlite_where=text(UNASSIGNED_OPEN_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -71,6 +76,10 @@ class Ticket(db.Model):
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolution_reason: Mapped[str | None] = mapped_column(String(200))
     escalated: Mapped[bool] = mapped_column(default=False)
+    # Snoozed (desk/inbox/snooze.py): out of the working views until `snoozed_until`, or until
+    # the customer writes when that is NULL. Not snoozed when `snoozed_at` is NULL.
+    snoozed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    snoozed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # First-response clock (docs/architecture.md, SLA), kept on the ticket for fast lists.
     sla_policy_id: Mapped[int | None]

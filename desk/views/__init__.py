@@ -18,11 +18,13 @@ from desk.views import (
     hooks,
     inbox,
     inputs,
+    macros,
     main,
     notifications,
     replies,
     reports,
     responses,
+    routing,
     sla,
     survey,
     tickets,
@@ -33,8 +35,10 @@ from desk.views import (
 NAVIGATION = [
     ("inbox.index", _l("Inbox"), "cm"),
     ("board.index", _l("SLA board"), "lead"),
+    ("routing.settings", _l("Routing"), "lead"),
     ("escalations.index", _l("Escalations"), "lead"),
     ("replies.library", _l("Canned replies"), "cm"),
+    ("macros.index", _l("Macros"), "cm"),
     ("reports.service", _l("Service report"), "smm"),
     ("sla.policies", _l("SLA policies"), "smm"),
     ("admin.users", _l("Admin"), "admin"),
@@ -42,7 +46,7 @@ NAVIGATION = [
 
 BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp,
               replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
-              survey.bp, tokens.bp, audit_log.bp)
+              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp)
 
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an

@@ -247,7 +247,8 @@ def _choose_password(token: str, purpose: str):
         except passwords.WeakPassword as exc:
             form.password.errors.append(str(exc))
         else:
-            logout_user()  # whoever was signed in in this browser, the link's owner is now
+            if current_user.is_authenticated:  # whoever was signed in here, the link's owner is now
+                logout_user()
             flash(_("Your password is set. Welcome, %(name)s.", name=user.first_name), "info")
             return password_proved(user, remember=False)
     response = make_response(render_template("accounts/choose_password.html", form=form,

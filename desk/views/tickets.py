@@ -1,4 +1,7 @@
 """The ticket page: thread, customer panel, composer, notes, actions, presence and replies."""
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from flask import Blueprint, abort, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -12,8 +15,10 @@ from desk.core.extensions import db
 from desk.core.types import parse_id
 from desk.inbox import actions as ticket_actions
 from desk.inbox import presence
+from desk.inbox import snooze as ticket_snooze
 from desk.inbox.outbound import reply_options
 from desk.inbox.tickets import PRIORITIES, Note, Ticket
+from desk.replies import macros
 from desk.views.access import role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -55,7 +60,9 @@ def _context(ticket, **extra):
             "users": users, "priorities": PRIORITIES, "reasons": ticket_actions.NO_REPLY_REASONS,
             "reply_options": reply_options(ticket), "me": current_user,
             "last_seen_id": ticket_actions.last_message_id(ticket.id),
-            "handles": ticket_actions.mention_handles(), **extra}
+            "handles": ticket_actions.mention_handles(),
+            "snoozed": ticket_snooze.is_snoozed(ticket, now), "macros": macros.visible(current_user),
+            **extra}
 
 
 @bp.route("/<int:ticket_id>")
@@ -149,6 +156,39 @@ def resolve_no_reply(ticket_id):
 @bp.route("/<int:ticket_id>/reopen", methods=["POST"])
 def reopen(ticket_id):
     ticket_actions.reopen(ticket_id, _me(), clock_now())
+    return _props(ticket_id)
+
+
+SNOOZE_HOURS = {"1h": 1, "4h": 4, "24h": 24}
+
+
+def snooze_until(choice: str, at: str, timezone: str, now: datetime) -> datetime | None:
+    """The snooze form's choice as a UTC time (None: until the customer writes); `at` is a
+    datetime-local value in the agent's time zone."""
+    if choice == "customer":
+        return None
+    if choice in SNOOZE_HOURS:
+        return now + timedelta(hours=SNOOZE_HOURS[choice])
+    try:
+        local = datetime.strptime(at or "", "%Y-%m-%dT%H:%M")
+        return local.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise DeskError(_("Choose when the ticket comes back.")) from None
+
+
+@bp.route("/<int:ticket_id>/snooze", methods=["POST"])
+def snooze(ticket_id):
+    db.get_or_404(Ticket, ticket_id)  # an unknown ticket is 404 before its form is read
+    now = clock_now()
+    until = snooze_until(request.form.get("until", ""), request.form.get("at", ""),
+                         current_user.timezone or "UTC", now)
+    ticket_snooze.snooze(ticket_id, _me(), until, now)
+    return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/unsnooze", methods=["POST"])
+def unsnooze(ticket_id):
+    ticket_snooze.unsnooze(ticket_id, _me(), clock_now())
     return _props(ticket_id)
 
 

@@ -11,11 +11,12 @@ pytestmark = pytest.mark.browser
 ROLE_NAMES = {"cm": "Community manager", "lead": "Team lead", "smm": "Social media manager",
               "admin": "Administrator"}
 EXPECTED_NAV = {
-    "cm": ["Inbox", "Canned replies"],
-    "lead": ["Inbox", "SLA board", "Escalations", "Canned replies"],
-    "smm": ["Inbox", "SLA board", "Escalations", "Canned replies", "Service report", "SLA policies"],
-    "admin": ["Inbox", "SLA board", "Escalations", "Canned replies", "Service report",
-              "SLA policies", "Admin"],
+    "cm": ["Inbox", "Canned replies", "Macros"],
+    "lead": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros"],
+    "smm": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
+            "Service report", "SLA policies"],
+    "admin": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
+              "Service report", "SLA policies", "Admin"],
 }
 
 

@@ -48,8 +48,8 @@ PUBLIC = {"auth.login", "main.health", "hooks.meta_verify", "hooks.x_crc",
           "auth.second_factor", "auth.single_sign_on", "auth.sso_callback", "main.favicon"}
 CM_ALLOWED = {"main.home", "main.preferences", "auth.logout", "replies.library", "replies.search",
               "replies.suggestions", "escalations.ticket_panel", "sla.timeline",
-              "survey.customer_satisfaction"}
-CM_BLUEPRINTS = ("inbox.", "tickets.", "notifications.", "account.", "tokens.")
+              "survey.customer_satisfaction", "routing.set_status"}
+CM_BLUEPRINTS = ("inbox.", "tickets.", "notifications.", "account.", "tokens.", "macros.")
 CSRF_EXEMPT = ("api.", "hooks.")
 
 

@@ -1,0 +1,1 @@
+"""Routing: teams, agents' availability, capacity and skills, and automatic assignment."""
