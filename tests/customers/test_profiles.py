@@ -84,12 +84,17 @@ def test_an_instagram_customer_gets_name_and_username(app, client, fake_platform
         "Marta Gil", "https://scontent.cdninstagram.com/m.jpg", "Marta Gil", "marta.gil", True)
 
 
-def test_lookups_tolerate_failures_and_refresh_at_most_daily(app_ctx, fake_platform):
-    channel_id = _channel(app_ctx, "facebook", PAGE)
-    customer = Customer(display_name=PSID)
-    customer.identities.append(CustomerIdentity(platform="facebook", platform_user_id=PSID))
+def _nameless(platform="facebook", user_id=PSID, language="es"):
+    customer = Customer(display_name=user_id, language=language)
+    customer.identities.append(CustomerIdentity(platform=platform, platform_user_id=user_id))
     db.session.add(customer)
     db.session.commit()
+    return customer
+
+
+def test_lookups_tolerate_failures_and_refresh_at_most_daily(app_ctx, fake_platform):
+    channel_id = _channel(app_ctx, "facebook", PAGE)
+    customer = _nameless()
     config = app_ctx.config
     fake_platform.fail(1, 500, {"error": {"message": "Please retry", "code": 2,
                                           "is_transient": True}})
@@ -113,21 +118,10 @@ def test_lookups_tolerate_failures_and_refresh_at_most_daily(app_ctx, fake_platf
 
 def test_a_revoked_token_in_a_lookup_marks_the_channel_failing(app_ctx, fake_platform):
     channel_id = _channel(app_ctx, "facebook", PAGE)
-    customer = Customer(display_name=PSID)
-    customer.identities.append(CustomerIdentity(platform="facebook", platform_user_id=PSID))
-    db.session.add(customer)
-    db.session.commit()
+    customer = _nameless()
     fake_platform.revoked.add(TOKEN)
     assert refresh_profile("facebook", PSID, channel_id, NOW, app_ctx.config) == "channel_failing"
     assert db.session.get(Channel, channel_id).state == "failing"
-
-
-def _nameless(platform="facebook", user_id=PSID, language="es"):
-    customer = Customer(display_name=user_id, language=language)
-    customer.identities.append(CustomerIdentity(platform=platform, platform_user_id=user_id))
-    db.session.add(customer)
-    db.session.commit()
-    return customer
 
 
 @pytest.mark.parametrize("body, expected", [
