@@ -6,7 +6,8 @@ token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram a
 `GET /graph/{psid|igsid}?fields=first_name,last_name,profile_pic|name,username,profile_pic`
 (a customer's profile, from `profiles`); WhatsApp Cloud API `POST /wa/{phone_number_id}/messages`
 and `GET /wa/{phone_number_id}?fields=...`; X API v2 `POST /x/tweets`,
-`POST /x/dm_conversations/with/{participant}/messages` and `GET /x/users/me`.
+`POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
+`POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`).
 Records every call; `fail(n, ...)` makes the next n calls fail with a chosen status and body;
 a token in `revoked` is refused as the platforms refuse one (Graph code 190, X 401);
 `accounts` maps a token to the account it belongs to (id, name, username, phone).
@@ -29,6 +30,8 @@ class FakePlatform:
         self.profiles: dict[str, dict] = {}  # customer's platform id -> profile fields
         self.accounts: dict[str, dict] = {}  # access token -> {"id", "name", "username", ...}
         self.revoked: set[str] = set()  # access tokens the platform refuses
+        # X OAuth 2.0: refresh token -> the pair it is exchanged for (each works once).
+        self.x_refresh: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -75,6 +78,13 @@ class FakePlatform:
         if re.fullmatch(r"/wa/[^/]+/messages", path):
             return 200, {"messaging_product": "whatsapp", "contacts": [{"input": body.get("to")}],
                          "messages": [{"id": new_id}]}
+        if path == "/x/oauth2/token":
+            pair = self.x_refresh.pop(body.get("refresh_token"), None)
+            if body.get("grant_type") != "refresh_token" or pair is None:
+                return 400, {"error": "invalid_request",
+                             "error_description": "Value passed for the token was invalid."}
+            return 200, {"token_type": "bearer", "expires_in": 7200, "scope": "tweet.write",
+                         **pair}
         if path == "/x/tweets":
             return 201, {"data": {"id": new_id, "text": body.get("text")}}
         if re.fullmatch(r"/x/dm_conversations/with/[^/]+/messages", path):
@@ -137,7 +147,12 @@ class FakePlatform:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if (self.headers.get("Content-Type") or "").startswith(
+                        "application/x-www-form-urlencoded"):
+                    body = dict(urllib.parse.parse_qsl(raw.decode()))
+                else:
+                    body = json.loads(raw or b"{}")
                 if fake.delay:
                     threading.Event().wait(fake.delay)
                 self._send(*fake._answer(self.path, body, dict(self.headers)))

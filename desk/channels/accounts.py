@@ -3,7 +3,7 @@ user), their access tokens (encrypted at rest, shown only as their last four cha
 their health (a platform that refuses the token marks the channel failing until a new one is
 saved or a test passes). Every change is audited."""
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
@@ -177,7 +177,9 @@ def set_token(channel_id: int, access_token: str, by: audit.Actor | None, now: d
     channel.access_token = token
     if refresh_token is not None:
         channel.refresh_token = _clean_token(refresh_token)
-    channel.token_expires_at = expires_at
+    # A refresh token pasted with no known expiry: refreshed at the next send or sweep, which
+    # learns the expiry (X user tokens last two hours).
+    channel.token_expires_at = expires_at or (now if channel.refresh_token_encrypted else None)
     channel.updated_at = now
     was_failing = channel.state == "failing"
     _restore(channel)
@@ -249,6 +251,71 @@ def test_connection(channel_id: int, by: audit.Actor | None, now: datetime, conf
                        "answer": channel.check_detail[:300]})
     db.session.commit()
     return channel
+
+
+def token_due(channel: Channel, now: datetime, config) -> bool:
+    """An X user token that expires within DESK_X_REFRESH_BEFORE_SECONDS and can be refreshed."""
+    return bool(channel.platform == "x" and channel.active and channel.refresh_token_encrypted
+                and channel.token_expires_at is not None
+                and channel.token_expires_at - now
+                <= timedelta(seconds=int(config["X_REFRESH_BEFORE_SECONDS"])))
+
+
+def refresh_token(channel_id: int, now: datetime, config,
+                  refused_token: str | None = None) -> str:
+    """Refresh an X user token with its refresh token and store the rotated pair and its
+    expiry in one transaction. Due tokens only, or the very token the platform just refused
+    (`refused_token`). The row is locked first (an UPDATE: the row on PostgreSQL, the database
+    on SQLite) so two workers never refresh at once: the second waits, then finds a fresh
+    token. Returns "refreshed", "fresh" (nothing to do, or another worker did it),
+    "no_refresh_token", "failing" (X refused the refresh token) or "unreachable" (try later).
+    Commits."""
+    db.session.commit()  # the lock is taken at the start of a transaction of its own
+    db.session.execute(update(Channel).where(Channel.id == channel_id)
+                       .values(updated_at=Channel.updated_at)
+                       .execution_options(synchronize_session=False))
+    channel = db.session.get(Channel, channel_id, populate_existing=True)
+    if channel is None or not channel.active or not channel.refresh_token_encrypted:
+        db.session.commit()
+        return "no_refresh_token"
+    current = channel.access_token
+    if refused_token is not None and current != refused_token:
+        db.session.commit()
+        return "fresh"  # refreshed meanwhile by another worker
+    if refused_token is None and not token_due(channel, now, config):
+        db.session.commit()
+        return "fresh"
+    try:
+        pair = senders.refresh_x_token(channel.refresh_token, config)
+    except SendError as exc:
+        if not exc.token_invalid:
+            db.session.rollback()
+            log.warning("channel %s: token refresh failed, tried again later: %s", channel_id, exc)
+            return "unreachable"
+        mark_failing(channel.id, str(exc), now)
+        db.session.commit()
+        return "failing"
+    channel.access_token = pair["access_token"]
+    channel.refresh_token = pair["refresh_token"]
+    channel.token_expires_at = now + timedelta(seconds=pair["expires_in"])
+    was_failing = channel.state == "failing"
+    _restore(channel)
+    audit.record("channel.token_refreshed", at=now, actor="system", object_type="channel",
+                 object_id=channel.id, data={"name": channel.label, "token": channel.token_hint})
+    if was_failing:
+        signals.channel_restored.send(channel, now=now)
+    db.session.commit()
+    return "refreshed"
+
+
+def refresh_due_tokens(now: datetime, config) -> int:
+    """Periodic: refresh every X user token about to expire; how many were refreshed."""
+    soon = now + timedelta(seconds=int(config["X_REFRESH_BEFORE_SECONDS"]))
+    due = db.session.scalars(select(Channel.id).where(
+        Channel.platform == "x", Channel.active.is_(True),
+        Channel.refresh_token_encrypted.is_not(None), Channel.token_expires_at <= soon)).all()
+    db.session.commit()
+    return sum(refresh_token(channel_id, now, config) == "refreshed" for channel_id in due)
 
 
 def _restore(channel: Channel) -> None:

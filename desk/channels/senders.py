@@ -126,6 +126,40 @@ def fetch_profile(platform: str, user_id: str, access_token: str | None, config)
     return {"name": name or None, "handle": handle or None, "picture": picture}
 
 
+def refresh_x_token(refresh_token: str, config) -> dict:
+    """A new X OAuth 2.0 user token pair: {"access_token", "refresh_token", "expires_in"}.
+    POST /2/oauth2/token (grant_type=refresh_token), as a confidential client (HTTP Basic with
+    DESK_X_CLIENT_ID and DESK_X_CLIENT_SECRET) or a public one (client_id only). X rotates the
+    refresh token: the old one stops working. SendError (token_invalid when X refuses the
+    refresh token)."""
+    client_id, secret = config.get("X_CLIENT_ID") or "", config.get("X_CLIENT_SECRET") or ""
+    if not client_id:
+        raise SendError("x: set DESK_X_CLIENT_ID to refresh user tokens", transient=False)
+    try:
+        response = requests.post(
+            f"{config['X_API_URL'].rstrip('/')}/oauth2/token",
+            data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+                  "client_id": client_id},
+            auth=(client_id, secret) if secret else None,
+            timeout=float(config["PLATFORM_TIMEOUT"]))
+    except requests.RequestException as exc:
+        raise SendError(f"x unreachable: {type(exc).__name__}", transient=True) from exc
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    data = data if isinstance(data, dict) else {}
+    if response.status_code >= 400 or not data.get("access_token"):
+        detail = str(data.get("error_description") or data.get("error") or
+                     f"HTTP {response.status_code}").replace(refresh_token, "[redacted]")
+        transient = response.status_code == 429 or response.status_code >= 500
+        raise SendError(f"x refused the token refresh: {detail[:300]}", transient=transient,
+                        status=response.status_code, token_invalid=not transient)
+    return {"access_token": str(data["access_token"]),
+            "refresh_token": str(data.get("refresh_token") or refresh_token),
+            "expires_in": int(data.get("expires_in") or 7200)}
+
+
 def fetch_mentioned_comment(account_id: str, comment_id: str, access_token: str | None,
                             config) -> dict:
     """The comment an Instagram account was @mentioned in (the mention webhook carries only

@@ -51,6 +51,9 @@ class Defaults:
     WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
     X_CONSUMER_SECRET = ""
     X_CLIENT_SECRET = ""  # OAuth 2.0 client secret: X-Twitter-Webhooks-Signature-OAuth2 and the CRC
+    X_CLIENT_ID = ""  # OAuth 2.0 client id: refreshing X user tokens (with X_CLIENT_SECRET)
+    X_REFRESH_BEFORE_SECONDS = 600  # refresh an X user token this long before it expires
+    X_REFRESH_SWEEP_SECONDS = 300  # how often the scheduler looks for X tokens to refresh
     X_API_URL = "https://api.x.com/2"
     SANDBOX = False  # record outbound replies instead of sending them (demo)
     PLATFORM_TIMEOUT = 10  # seconds for one outbound platform call

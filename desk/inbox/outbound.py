@@ -15,6 +15,7 @@ from rq import Retry
 from sqlalchemy import select, update
 
 from desk.accounts import audit
+from desk.channels import accounts as channel_accounts
 from desk.channels import base as channel_base
 from desk.channels.accounts import Channel, mark_failing
 from desk.channels.senders import send as platform_send
@@ -149,7 +150,7 @@ def deliver(message_id: int, now: datetime) -> str | None:
         message.delivery_error = ticket.channel.failing_reason
         return _finish(message, "waiting", now)
     try:
-        platform_id = platform_send(_outbound(ticket, message), current_app.config)
+        platform_id = _send(ticket, message, now)
     except channel_base.SendError as exc:
         message.delivery_error = str(exc)[:2000]
         if exc.token_invalid:
@@ -163,6 +164,25 @@ def deliver(message_id: int, now: datetime) -> str | None:
     _store_platform_id(message, platform_id)
     message.delivery_error = None
     return _finish(message, "delivered", now)
+
+
+def _send(ticket: Ticket, message: Message, now: datetime) -> str | None:
+    """One send; an X user token is refreshed first when it is about to expire, and once more
+    when X refuses it (then the send is tried again with the new token)."""
+    config = current_app.config
+    if channel_accounts.token_due(ticket.channel, now, config):
+        channel_accounts.refresh_token(ticket.channel_id, now, config)
+    reply = _outbound(ticket, message)
+    try:
+        return platform_send(reply, config)
+    except channel_base.SendError as exc:
+        if not (exc.token_invalid and ticket.channel.refresh_token_encrypted):
+            raise
+        outcome = channel_accounts.refresh_token(ticket.channel_id, now, config,
+                                                 refused_token=reply.access_token)
+        if outcome not in ("refreshed", "fresh"):
+            raise
+    return platform_send(_outbound(ticket, message), config)
 
 
 def resend_waiting(channel: Channel, now: datetime) -> int:

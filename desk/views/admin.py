@@ -90,6 +90,8 @@ class ChannelEditForm(FlaskForm):
 class ChannelTokenForm(FlaskForm):
     access_token = PasswordField(_l("New access token"),
                                  validators=[DataRequired(), Length(max=MAX_TOKEN_CHARS)])
+    # X OAuth 2.0 user tokens: with it the desk refreshes the token before it expires.
+    refresh_token = PasswordField(_l("Refresh token (X)"), validators=[Length(max=MAX_TOKEN_CHARS)])
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -256,7 +258,8 @@ def channel_token(channel_id):
     if token_form.validate_on_submit():
         try:
             channel_accounts.set_token(row.id, token_form.access_token.data, audit_actor(),
-                                       clock_now())
+                                       clock_now(),
+                                       refresh_token=token_form.refresh_token.data or None)
         except DeskError as exc:
             token_form.access_token.errors.append(str(exc))
         else:

@@ -44,6 +44,9 @@ ACTIONS = {
     "channel.token_rotated": (_l("Channel token replaced"),
                               _l("%(actor)s saved a new access token for the channel %(object)s "
                                  "(ending %(token)s)")),
+    "channel.token_refreshed": (_l("Channel token refreshed"),
+                                _l("%(actor)s refreshed the access token of the channel %(object)s "
+                                   "(ending %(token)s)")),
     "channel.tested": (_l("Channel connection tested"),
                        _l("%(actor)s tested the connection of the channel %(object)s: %(answer)s")),
     "channel.failing": (_l("Channel failing"),
