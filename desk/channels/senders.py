@@ -25,19 +25,24 @@ def _get(platform: str, what: str, url: str, params: dict | None, token: str | N
 def _call(method: str, url: str, platform: str, what: str, token: str | None, config,
           headers: dict | None = None, **kwargs) -> dict:
     headers = {"Authorization": f"Bearer {token or ''}", **(headers or {})}
+    status, data = _request(method, url, platform, config, headers=headers, **kwargs)
+    if status >= 400 or "error" in data or ("errors" in data and "data" not in data):
+        raise _refusal(platform, what, status, data, token)
+    return data
+
+
+def _request(method: str, url: str, platform: str, config, **kwargs) -> tuple[int, dict]:
+    """One HTTP call with the platform timeout: (status, the JSON object or {})."""
     try:
-        response = requests.request(method, url, headers=headers,
-                                    timeout=float(config["PLATFORM_TIMEOUT"]), **kwargs)
+        response = requests.request(method, url, timeout=float(config["PLATFORM_TIMEOUT"]),
+                                    **kwargs)
     except requests.RequestException as exc:
         raise SendError(f"{platform} unreachable: {type(exc).__name__}", transient=True) from exc
     try:
         data = response.json()
     except ValueError:
         data = {}
-    data = data if isinstance(data, dict) else {}
-    if response.status_code >= 400 or "error" in data or ("errors" in data and "data" not in data):
-        raise _refusal(platform, what, response.status_code, data, token)
-    return data
+    return response.status_code, data if isinstance(data, dict) else {}
 
 
 def _refusal(platform: str, what: str, status: int, data, token: str | None) -> SendError:
@@ -135,26 +140,17 @@ def refresh_x_token(refresh_token: str, config) -> dict:
     client_id, secret = config.get("X_CLIENT_ID") or "", config.get("X_CLIENT_SECRET") or ""
     if not client_id:
         raise SendError("x: set DESK_X_CLIENT_ID to refresh user tokens", transient=False)
-    try:
-        response = requests.post(
-            f"{config['X_API_URL'].rstrip('/')}/oauth2/token",
-            data={"grant_type": "refresh_token", "refresh_token": refresh_token,
-                  "client_id": client_id},
-            auth=(client_id, secret) if secret else None,
-            timeout=float(config["PLATFORM_TIMEOUT"]))
-    except requests.RequestException as exc:
-        raise SendError(f"x unreachable: {type(exc).__name__}", transient=True) from exc
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
-    data = data if isinstance(data, dict) else {}
-    if response.status_code >= 400 or not data.get("access_token"):
+    status, data = _request(
+        "POST", f"{config['X_API_URL'].rstrip('/')}/oauth2/token", "x", config,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+              "client_id": client_id},
+        auth=(client_id, secret) if secret else None)
+    if status >= 400 or not data.get("access_token"):
         detail = str(data.get("error_description") or data.get("error") or
-                     f"HTTP {response.status_code}").replace(refresh_token, "[redacted]")
-        transient = response.status_code == 429 or response.status_code >= 500
+                     f"HTTP {status}").replace(refresh_token, "[redacted]")
+        transient = status == 429 or status >= 500
         raise SendError(f"x refused the token refresh: {detail[:300]}", transient=transient,
-                        status=response.status_code, token_invalid=not transient)
+                        status=status, token_invalid=not transient)
     return {"access_token": str(data["access_token"]),
             "refresh_token": str(data.get("refresh_token") or refresh_token),
             "expires_in": int(data.get("expires_in") or 7200)}
