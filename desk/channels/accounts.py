@@ -5,10 +5,12 @@ saved or a test passes). Every change is audited."""
 import logging
 from datetime import datetime, timedelta
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, Text, UniqueConstraint, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.accounts import audit
+from desk.accounts.users import User
 from desk.channels import senders
 from desk.channels.base import SendError
 from desk.core import crypto, signals
@@ -16,6 +18,7 @@ from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
+from desk.notify.notifications import notify
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +224,12 @@ def mark_failing(channel_id: int, reason: str, now: datetime) -> bool:
         audit.record("channel.failing", at=now, actor="system", object_type="channel",
                      object_id=channel_id, data={"name": channel.label,
                                                  "reason": (reason or "")[:300]})
+        people = db.session.scalars(select(User.id).where(
+            User.active.is_(True), User.role.in_(("lead", "smm", "admin")))).all()
+        notify(people, "channel_failing",
+               _l("%(name)s stopped working: the platform refused its access token. Replies to "
+                  "it wait until an admin saves a new token.", name=channel.label),
+               dedupe_key=f"channel_failing:{channel_id}:{now.isoformat()}"[:120], now=now)
         log.warning("channel %s marked failing: %s", channel_id, reason)
     return marked
 

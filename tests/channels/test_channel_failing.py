@@ -12,6 +12,7 @@ from desk.channels.accounts import Channel
 from desk.core.extensions import db
 from desk.inbox.outbound import create_reply
 from desk.inbox.tickets import Message
+from desk.notify.notifications import Notification
 from tests.channels.test_channel_admin import _ticket_on
 
 UTC = timezone.utc
@@ -62,10 +63,13 @@ def test_a_revoked_meta_token_fails_the_channel_and_the_reply_goes_with_the_new_
     run_jobs()
     assert len(fake_platform.calls) == 1
     assert [s for s, _ in _replies(app)] == ["waiting", "waiting"]
-    # Leads and admins see the banner; CMs do not.
+    # Leads and admins see the banner; CMs do not; the ticket says why its replies wait.
     admin, lead = make_user("admin"), make_user("lead")
     login(cm)
     assert 'id="channel-banner-' not in client.get("/", follow_redirects=True).get_data(as_text=True)
+    ticket_page = client.get(f"/tickets/{ticket_id}").get_data(as_text=True)
+    assert ticket_page.count("Waiting for the channel") == 2
+    assert "goes once an admin saves a new one" in ticket_page
     lead_client = app.test_client()
     login(lead, active_client=lead_client)
     page = lead_client.get("/", follow_redirects=True).get_data(as_text=True)
@@ -90,6 +94,23 @@ def test_a_revoked_meta_token_fails_the_channel_and_the_reply_goes_with_the_new_
             AuditEvent.object_type == "channel").order_by(AuditEvent.id)).all()
     assert actions == ["channel.failing", "channel.token_rotated"]
     assert OLD not in caplog.text and NEW not in caplog.text
+
+
+def test_leads_smms_and_admins_are_notified_once(app, make_user, fake_platform, run_jobs):
+    people = {role: make_user(role) for role in ("cm", "lead", "smm", "admin")}
+    channel_id = _connect(app, "facebook", "page-1", OLD)
+    fake_platform.revoked.add(OLD)
+    ticket_id = _ticket_on(app, channel_id)
+    with app.app_context():
+        for text in ("uno", "dos"):
+            create_reply(ticket_id, people["cm"].id, text, "private", T0)
+    run_jobs()
+    with app.app_context():
+        rows = db.session.execute(select(Notification.user_id, Notification.kind, Notification.text)
+                                  .order_by(Notification.user_id)).all()
+    assert [(r[0], r[1]) for r in rows] == [(people[r].id, "channel_failing")
+                                            for r in ("lead", "smm", "admin")]
+    assert rows[0][2].startswith("Tienda (facebook) stopped working")
 
 
 def test_an_x_401_fails_the_channel_and_a_transient_error_does_not(
