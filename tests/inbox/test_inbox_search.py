@@ -11,6 +11,7 @@ from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
 from desk import create_app
+from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.inbox import query as inbox_query
 from desk.inbox import search as inbox_search
@@ -225,7 +226,15 @@ def test_migration_installs_search_and_downgrade_removes_it(empty_database_url, 
         assert found("envio") == {ticket_id}
         db.session.remove()  # the migrations need the locks this session's reads hold
         downgrade(revision="b2f1a7c3d401")
-        add_customer_message(db.session.get(Ticket, ticket_id), "mensaje sin búsqueda")
+        # A message stored while there is no search; only tables that schema shares with
+        # today's models are touched (channel and customer have gained columns since).
+        ticket = db.session.get(Ticket, ticket_id)
+        now = clock_now()
+        db.session.add(Message(ticket_id=ticket_id, channel_id=ticket.channel_id,
+                               customer_id=ticket.customer_id, direction="in",
+                               visibility="private", platform_message_id="m-no-search",
+                               text="mensaje sin búsqueda", sent_at=now, received_at=now))
+        db.session.commit()
         db.session.remove()
         upgrade()
         assert found("ENVÍO") == found("busqueda") == {ticket_id}  # re-indexed what was there
