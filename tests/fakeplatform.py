@@ -7,7 +7,8 @@ token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram a
 (a customer's profile, from `profiles`); WhatsApp Cloud API `POST /wa/{phone_number_id}/messages`
 and `GET /wa/{phone_number_id}?fields=...`; X API v2 `POST /x/tweets`,
 `POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
-`POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`).
+`POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`); Graph
+`GET /graph/debug_token?input_token=...` with the app token (answers from `token_info`).
 Records every call; `fail(n, ...)` makes the next n calls fail with a chosen status and body;
 a token in `revoked` is refused as the platforms refuse one (Graph code 190, X 401);
 `accounts` maps a token to the account it belongs to (id, name, username, phone).
@@ -30,6 +31,9 @@ class FakePlatform:
         self.profiles: dict[str, dict] = {}  # customer's platform id -> profile fields
         self.accounts: dict[str, dict] = {}  # access token -> {"id", "name", "username", ...}
         self.revoked: set[str] = set()  # access tokens the platform refuses
+        # Graph debug_token: access token -> {"is_valid", "expires_at", ...}; app token expected.
+        self.token_info: dict[str, dict] = {}
+        self.app_token = "meta-app-id|meta-app-secret"
         # X OAuth 2.0: refresh token -> the pair it is exchanged for (each works once).
         self.x_refresh: dict[str, dict] = {}
         self._ids = itertools.count(1)
@@ -101,6 +105,13 @@ class FakePlatform:
         token = (headers.get("Authorization") or "").removeprefix("Bearer ")
         owner = self.accounts.get(token)
         fields = query.get("fields", "")
+        if path == "/graph/debug_token":
+            if token != self.app_token:
+                return 400, {"error": {"message": "Invalid OAuth access token.", "code": 190}}
+            info = self.token_info.get(query.get("input_token"),
+                                       {"is_valid": False, "error": {
+                                           "message": "Invalid OAuth access token.", "code": 190}})
+            return 200, {"data": info}
         if path == "/x/users/me":
             if owner is None:
                 return 401, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"}

@@ -3,7 +3,7 @@ user), their access tokens (encrypted at rest, shown only as their last four cha
 their health (a platform that refuses the token marks the channel failing until a new one is
 saved or a test passes). Every change is audited."""
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import String, Text, UniqueConstraint, select, update
@@ -325,6 +325,66 @@ def refresh_due_tokens(now: datetime, config) -> int:
         Channel.refresh_token_encrypted.is_not(None), Channel.token_expires_at <= soon)).all()
     db.session.commit()
     return sum(refresh_token(channel_id, now, config) == "refreshed" for channel_id in due)
+
+
+META_PLATFORMS = ("facebook", "instagram", "whatsapp")
+
+
+def check_meta_tokens(now: datetime, config) -> dict[str, int]:
+    """Periodic (daily): check every connected Facebook, Instagram and WhatsApp token; how
+    many ended in each outcome of `check_meta_token`."""
+    ids = db.session.scalars(select(Channel.id).where(
+        Channel.platform.in_(META_PLATFORMS), Channel.active.is_(True),
+        Channel.state != "failing", Channel.access_token_encrypted.is_not(None))
+        .order_by(Channel.id)).all()
+    db.session.commit()
+    outcomes: dict[str, int] = {}
+    for channel_id in ids:
+        outcome = check_meta_token(channel_id, now, config)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def check_meta_token(channel_id: int, now: datetime, config) -> str:
+    """Is a Meta token still good, and until when? With DESK_META_APP_ID (and the app secret)
+    Graph's debug_token says both; without it the identity call says whether it works. A dead
+    token marks the channel failing before a reply finds out; one that expires within
+    DESK_META_TOKEN_WARN_DAYS notifies the admins (once per expiry). Returns "ok",
+    "expiring", "failing" or "unreachable". Commits."""
+    channel = get_channel(channel_id)
+    token = channel.access_token
+    try:
+        if config.get("META_APP_ID") and config.get("META_APP_SECRET"):
+            info = senders.debug_meta_token(token or "", config)
+            if not info["valid"]:
+                raise SendError(f"{channel.platform}: the token is no longer valid "
+                                f"({info['detail'] or 'debug_token'})", transient=False,
+                                token_invalid=True)
+            channel.token_expires_at = (datetime.fromtimestamp(info["expires_at"], UTC)
+                                        if info["expires_at"] else None)
+        else:
+            senders.identify(channel.platform, channel.account_id, token, config)
+    except SendError as exc:
+        if exc.token_invalid:
+            mark_failing(channel.id, str(exc), now)
+            db.session.commit()
+            return "failing"
+        db.session.rollback()
+        log.warning("channel %s: token check inconclusive: %s", channel_id, exc)
+        return "unreachable"
+    outcome = "ok"
+    warn = timedelta(days=int(config["META_TOKEN_WARN_DAYS"]))
+    if channel.token_expires_at is not None and channel.token_expires_at - now <= warn:
+        outcome = "expiring"
+        admins = db.session.scalars(select(User.id).where(
+            User.active.is_(True), User.role == "admin")).all()
+        day = channel.token_expires_at.strftime("%Y-%m-%d")
+        notify(admins, "token_expiring",
+               _l("The access token of %(name)s expires on %(day)s (UTC): save a new one on "
+                  "its channel page before then.", name=channel.label, day=day),
+               dedupe_key=f"token_expiring:{channel.id}:{day}", now=now)
+    db.session.commit()
+    return outcome
 
 
 def _restore(channel: Channel) -> None:

@@ -105,6 +105,22 @@ def identify(platform: str, account_id: str, access_token: str | None, config) -
     return f"{label} (id {found_id})".strip()
 
 
+def debug_meta_token(access_token: str, config) -> dict:
+    """What Graph says of a token (GET /debug_token with the app's own token, from
+    DESK_META_APP_ID and DESK_META_APP_SECRET): {"valid": bool, "expires_at": epoch seconds
+    or None for a token that never expires, "detail": str}. SendError when unreachable."""
+    app_token = f"{config['META_APP_ID']}|{config['META_APP_SECRET']}"
+    data = _get("facebook", "the token check",
+                f"{config['META_GRAPH_URL'].rstrip('/')}/debug_token",
+                {"input_token": access_token}, app_token, config)
+    info = data.get("data") if isinstance(data.get("data"), dict) else {}
+    error = info.get("error") if isinstance(info.get("error"), dict) else {}
+    expires = info.get("expires_at")
+    return {"valid": bool(info.get("is_valid")),
+            "expires_at": int(expires) if isinstance(expires, int) and expires > 0 else None,
+            "detail": str(error.get("message") or "")[:300]}
+
+
 # Graph fields of a customer's profile, per platform (Messenger: page-scoped id; Instagram:
 # Instagram-scoped id).
 PROFILE_FIELDS = {"facebook": "first_name,last_name,profile_pic",

@@ -46,6 +46,9 @@ class Defaults:
     # Platforms (secrets only from the environment; blank means the platform is not configured)
     META_APP_SECRET = ""
     META_VERIFY_TOKEN = ""
+    META_APP_ID = ""  # with META_APP_SECRET: the daily token check reads each token's expiry
+    META_TOKEN_CHECK_SECONDS = 86400  # how often Facebook, Instagram and WhatsApp tokens are checked
+    META_TOKEN_WARN_DAYS = 7  # warn admins this many days before a Meta token expires
     INSTAGRAM_APP_SECRET = ""  # apps using "Business Login for Instagram" sign with this one
     META_GRAPH_URL = "https://graph.facebook.com/v21.0"
     WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
