@@ -35,7 +35,6 @@ _KEY = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 # before the profile lookup): its place is dropped with its lead-in ("¡Hola {{...}}!" reads
 # "¡Hola!"), never filled with a platform id.
 NO_NAME = "\ue000no-name\ue000"
-NAME_PLACEHOLDERS = ("customer.first_name", "customer.name")
 
 
 @dataclass

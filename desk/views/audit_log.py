@@ -102,6 +102,8 @@ ACTIONS = {
     "reply_recorded": (_l("Reply recorded (sandbox)"),
                        _l("%(actor)s recorded a reply on %(object)s without sending it (sandbox)")),
     "reply_retrying": (_l("Reply retrying"), _l("%(actor)s will retry a reply on %(object)s")),
+    "reply_waiting": (_l("Reply waiting for the channel"),
+                      _l("%(actor)s kept a reply on %(object)s until its channel works again")),
     "reply_failed": (_l("Reply failed"), _l("%(actor)s could not deliver a reply on %(object)s")),
     "reply.held": (_l("Reply held"), _l("%(actor)s wrote a reply on %(object)s held for approval")),
     "reply.approved": (_l("Reply approved"), _l("%(actor)s approved a held reply on %(object)s")),
