@@ -2,6 +2,7 @@
 lookup (one job after the first message, at most daily, failures tolerated), and a reply or a
 survey never greets anyone by a platform id. Against tests/fakeplatform.py."""
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -14,12 +15,13 @@ from desk.customers.models import Customer, CustomerIdentity
 from desk.customers.profiles import ProfileLookupFailed, refresh_profile
 from desk.feedback import surveys as feedback
 from desk.inbox.tickets import Message, Ticket
-from desk.replies.library import placeholder_values, render
+from desk.replies.library import import_library, placeholder_values, render
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 from tests.webhook_helpers import post_meta, wire
 
 PAGE, IG, PSID, IGSID = "1122334455", "17841400000000", "1796600049", "5566778899"
 TOKEN = "EAAG-page-token-7777"
+LIBRARY = Path(__file__).parents[2] / "desk" / "demo" / "canned-replies.json"
 NOW = clock_now().replace(microsecond=0) - timedelta(hours=3)
 
 
@@ -118,7 +120,7 @@ def test_lookups_tolerate_failures_and_refresh_at_most_daily(app_ctx, fake_platf
 
 def test_a_revoked_token_in_a_lookup_marks_the_channel_failing(app_ctx, fake_platform):
     channel_id = _channel(app_ctx, "facebook", PAGE)
-    customer = _nameless()
+    _nameless()
     fake_platform.revoked.add(TOKEN)
     assert refresh_profile("facebook", PSID, channel_id, NOW, app_ctx.config) == "channel_failing"
     assert db.session.get(Channel, channel_id).state == "failing"
@@ -153,3 +155,15 @@ def test_the_survey_greets_a_nameless_customer_without_an_id(app_ctx, make_user,
     survey = feedback.send_survey(ticket.id, NOW + minutes(70))
     text = db.session.get(Message, survey.message_id).text
     assert text.startswith(greeting) and PSID not in text
+
+
+def test_the_suggestions_say_when_the_greeting_goes_without_a_name(client, make_user, login, app):
+    with app.app_context():
+        import_library(LIBRARY.read_bytes(), NOW)
+        ticket_id = make_ticket("hola, dónde está mi pedido??", channel=make_channel("facebook"),
+                                customer=_nameless()).id
+    login(make_user("cm", name="Marta Ruiz"))
+    html = client.get(f"/tickets/{ticket_id}/suggestions",
+                      headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "¡Hola! Para revisar tu pedido" in html and PSID not in html
+    assert "name is not known yet: the greeting goes without it" in html
