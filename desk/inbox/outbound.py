@@ -15,8 +15,8 @@ from rq import Retry
 from sqlalchemy import select, update
 
 from desk.accounts import audit
-from desk.channels import accounts as channel_accounts
 from desk.channels import base as channel_base
+from desk.channels import tokens as channel_tokens
 from desk.channels.accounts import Channel, mark_failing
 from desk.channels.senders import send as platform_send
 from desk.core import signals
@@ -170,15 +170,15 @@ def _send(ticket: Ticket, message: Message, now: datetime) -> str | None:
     """One send; an X user token is refreshed first when it is about to expire, and once more
     when X refuses it (then the send is tried again with the new token)."""
     config = current_app.config
-    if channel_accounts.token_due(ticket.channel, now, config):
-        channel_accounts.refresh_token(ticket.channel_id, now, config)
+    if channel_tokens.token_due(ticket.channel, now, config):
+        channel_tokens.refresh_token(ticket.channel_id, now, config)
     reply = _outbound(ticket, message)
     try:
         return platform_send(reply, config)
     except channel_base.SendError as exc:
         if not (exc.token_invalid and ticket.channel.refresh_token_encrypted):
             raise
-        outcome = channel_accounts.refresh_token(ticket.channel_id, now, config,
+        outcome = channel_tokens.refresh_token(ticket.channel_id, now, config,
                                                  refused_token=reply.access_token)
         if outcome not in ("refreshed", "fresh"):
             raise

@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from desk.channels.accounts import Channel, check_meta_tokens
+from desk.channels.accounts import Channel
+from desk.channels.tokens import check_meta_tokens
 from desk.core.extensions import db
 from desk.notify.notifications import Notification
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from desk.accounts.audit import AuditEvent
-from desk.channels.accounts import Channel, refresh_due_tokens, refresh_token, set_token
+from desk.channels.accounts import Channel, set_token
+from desk.channels.tokens import refresh_due_tokens, refresh_token
 from desk.core.extensions import db
 from desk.inbox.outbound import create_reply
 from desk.inbox.tickets import Message
