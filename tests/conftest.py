@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from desk import create_app
 from desk.core.extensions import db
+from tests.fakeplatform import FakePlatform
 
 CI = os.environ.get("CI") == "true"
 DB_BACKEND = os.environ.get("DESK_TEST_DB", "sqlite")
@@ -353,3 +354,21 @@ def artifacts_dir():
     path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "test-artifacts")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+# --- The platforms -------------------------------------------------------------------
+
+@pytest.fixture
+def fake_platform(app):
+    """tests/fakeplatform.py on loopback, with the desk's platform URLs pointed at it and
+    retries without waiting."""
+    platform = FakePlatform().start()
+    keys = ("META_GRAPH_URL", "WHATSAPP_GRAPH_URL", "X_API_URL", "OUTBOUND_RETRY_INTERVALS",
+            "SANDBOX")
+    saved = {k: app.config[k] for k in keys}
+    app.config.update(META_GRAPH_URL=platform.url + "/graph", WHATSAPP_GRAPH_URL=platform.url + "/wa",
+                      X_API_URL=platform.url + "/x", OUTBOUND_RETRY_INTERVALS="0,0,0",
+                      SANDBOX=False)
+    yield platform
+    app.config.update(saved)
+    platform.stop()

@@ -1,10 +1,17 @@
 """A small fake of the platform endpoints the desk sends replies to, on loopback.
 
-Implements: Graph API `POST /graph/{id}/comments|replies|messages|mentions` and
-`GET /graph/{ig-user-id}?fields=mentioned_comment.comment_id(...)`, WhatsApp Cloud API
-`POST /wa/{phone_number_id}/messages`, X API v2 `POST /x/tweets` and
-`POST /x/dm_conversations/with/{participant}/messages`. Records every call; `fail(n, ...)`
-makes the next n calls fail with a chosen status and body.
+Implements: Graph API `POST /graph/{id}/comments|replies|messages|mentions`,
+`GET /graph/{ig-user-id}?fields=mentioned_comment.comment_id(...)`, `GET /graph/me` (a page
+token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram account) and
+`GET /graph/{psid|igsid}?fields=first_name,last_name,profile_pic|name,username,profile_pic`
+(a customer's profile, from `profiles`); WhatsApp Cloud API `POST /wa/{phone_number_id}/messages`
+and `GET /wa/{phone_number_id}?fields=...`; X API v2 `POST /x/tweets`,
+`POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
+`POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`); Graph
+`GET /graph/debug_token?input_token=...` with the app token (answers from `token_info`).
+Records every call; `fail(n, ...)` makes the next n calls fail with a chosen status and body;
+a token in `revoked` is refused as the platforms refuse one (Graph code 190, X 401);
+`accounts` maps a token to the account it belongs to (id, name, username, phone).
 """
 import itertools
 import json
@@ -21,6 +28,14 @@ class FakePlatform:
         self.next_ids: list[str] = []
         self.delay = 0.0
         self.mentioned_comments: dict[str, dict] = {}  # comment id -> what Graph returns
+        self.profiles: dict[str, dict] = {}  # customer's platform id -> profile fields
+        self.accounts: dict[str, dict] = {}  # access token -> {"id", "name", "username", ...}
+        self.revoked: set[str] = set()  # access tokens the platform refuses
+        # Graph debug_token: access token -> {"is_valid", "expires_at", ...}; app token expected.
+        self.token_info: dict[str, dict] = {}
+        self.app_token = "meta-app-id|meta-app-secret"
+        # X OAuth 2.0: refresh token -> the pair it is exchanged for (each works once).
+        self.x_refresh: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -41,11 +56,24 @@ class FakePlatform:
                                   "is_transient": True}}
         self.failures.extend([(status, body)] * times)
 
+    def _refused(self, path: str, headers: dict) -> tuple[int, dict] | None:
+        token = (headers.get("Authorization") or "").removeprefix("Bearer ")
+        if token not in self.revoked:
+            return None
+        if path.startswith("/x/"):
+            return 401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
+                         "detail": "Unauthorized"}
+        return 401, {"error": {"message": "Error validating access token: The session has been "
+                               "invalidated because the user changed their password.",
+                               "type": "OAuthException", "code": 190, "error_subcode": 460}}
+
     def _answer(self, path: str, body: dict, headers: dict) -> tuple[int, dict]:
         with self._lock:
             self.calls.append({"path": path, "json": body, "headers": headers})
             if self.failures:
                 return self.failures.pop(0)
+            if refused := self._refused(path, headers):
+                return refused
             new_id = self.next_ids.pop(0) if self.next_ids else f"out-{next(self._ids)}"
         if re.fullmatch(r"/graph/[^/]+/(comments|replies|mentions)", path):
             return 200, {"id": new_id}
@@ -54,6 +82,13 @@ class FakePlatform:
         if re.fullmatch(r"/wa/[^/]+/messages", path):
             return 200, {"messaging_product": "whatsapp", "contacts": [{"input": body.get("to")}],
                          "messages": [{"id": new_id}]}
+        if path == "/x/oauth2/token":
+            pair = self.x_refresh.pop(body.get("refresh_token"), None)
+            if body.get("grant_type") != "refresh_token" or pair is None:
+                return 400, {"error": "invalid_request",
+                             "error_description": "Value passed for the token was invalid."}
+            return 200, {"token_type": "bearer", "expires_in": 7200, "scope": "tweet.write",
+                         **pair}
         if path == "/x/tweets":
             return 201, {"data": {"id": new_id, "text": body.get("text")}}
         if re.fullmatch(r"/x/dm_conversations/with/[^/]+/messages", path):
@@ -65,6 +100,44 @@ class FakePlatform:
             self.calls.append({"path": path, "query": query, "headers": headers})
             if self.failures:
                 return self.failures.pop(0)
+            if refused := self._refused(path, headers):
+                return refused
+        token = (headers.get("Authorization") or "").removeprefix("Bearer ")
+        owner = self.accounts.get(token)
+        fields = query.get("fields", "")
+        if path == "/graph/debug_token":
+            if token != self.app_token:
+                return 400, {"error": {"message": "Invalid OAuth access token.", "code": 190}}
+            info = self.token_info.get(query.get("input_token"),
+                                       {"is_valid": False, "error": {
+                                           "message": "Invalid OAuth access token.", "code": 190}})
+            return 200, {"data": info}
+        if path == "/x/users/me":
+            if owner is None:
+                return 401, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"}
+            return 200, {"data": {k: owner[k] for k in ("id", "name", "username") if k in owner}}
+        if path == "/graph/me" and fields == "id,name":
+            if owner is None:
+                return 400, {"error": {"message": "Invalid OAuth access token.", "code": 190}}
+            return 200, {"id": owner["id"], "name": owner.get("name")}
+        wa_number = re.fullmatch(r"/wa/([^/]+)", path)
+        if wa_number and fields == "id,display_phone_number,verified_name":
+            if owner is None or owner["id"] != wa_number.group(1):
+                return 400, {"error": {"message": "Unsupported get request.", "code": 100}}
+            return 200, {"id": owner["id"], "display_phone_number": owner.get("phone"),
+                         "verified_name": owner.get("name")}
+        node = re.fullmatch(r"/graph/([^/]+)", path)
+        if node and fields == "id,username,name":
+            if owner is None or owner["id"] != node.group(1):
+                return 400, {"error": {"message": "Unsupported get request.", "code": 100}}
+            return 200, {k: owner[k] for k in ("id", "username", "name") if k in owner}
+        if node and fields in ("first_name,last_name,profile_pic", "name,username,profile_pic"):
+            profile = self.profiles.get(node.group(1))
+            if profile is None:
+                return 400, {"error": {"message": "Unsupported get request.", "code": 100,
+                                       "error_subcode": 33}}
+            wanted = fields.split(",")
+            return 200, {"id": node.group(1), **{k: v for k, v in profile.items() if k in wanted}}
         account = re.fullmatch(r"/graph/([^/]+)", path)
         wanted = re.fullmatch(r"mentioned_comment\.comment_id\(([^)]+)\)\{.*\}", query.get("fields", ""))
         if not account or not wanted:
@@ -85,7 +158,12 @@ class FakePlatform:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                if (self.headers.get("Content-Type") or "").startswith(
+                        "application/x-www-form-urlencoded"):
+                    body = dict(urllib.parse.parse_qsl(raw.decode()))
+                else:
+                    body = json.loads(raw or b"{}")
                 if fake.delay:
                     threading.Event().wait(fake.delay)
                 self._send(*fake._answer(self.path, body, dict(self.headers)))

@@ -17,6 +17,8 @@ PERIODIC: list[tuple[str, str, str]] = [
     ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
     ("workers.reports.refresh_rollup", "default", "REPORT_ROLLUP_SECONDS"),
     ("workers.feedback.resweep_surveys", "default", "SURVEY_RESWEEP_SECONDS"),
+    ("workers.channels.refresh_tokens", "default", "X_REFRESH_SWEEP_SECONDS"),
+    ("workers.channels.check_meta_tokens", "default", "META_TOKEN_CHECK_SECONDS"),
 ]
 
 

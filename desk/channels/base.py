@@ -15,12 +15,16 @@ class ParseError(ValueError):
 
 
 class SendError(Exception):
-    """A platform refused or failed a send; `transient` errors are retried."""
+    """A platform refused or failed a send; `transient` errors are retried. `token_invalid`:
+    the platform says the access token is expired or revoked (Meta code 190, X 401), so the
+    channel needs a new one before anything else goes out."""
 
-    def __init__(self, message: str, *, transient: bool, status: int | None = None):
+    def __init__(self, message: str, *, transient: bool, status: int | None = None,
+                 token_invalid: bool = False):
         super().__init__(message)
         self.transient = transient
         self.status = status
+        self.token_invalid = token_invalid
 
 
 @dataclass

@@ -8,40 +8,168 @@ import requests
 from desk.channels.base import OutboundReply, SendError
 
 META_TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613}
+META_TOKEN_CODES = {190}  # OAuthException: the access token expired, was revoked or is invalid
 
 
 def _post(url: str, body: dict, reply: OutboundReply, config) -> dict:
-    headers = {"Authorization": f"Bearer {reply.access_token or ''}",
-               "Idempotency-Key": reply.idempotency_key}
+    return _call("POST", url, reply.platform, "the reply", reply.access_token, config,
+                 json=body, headers={"Idempotency-Key": reply.idempotency_key})
+
+
+def _get(platform: str, what: str, url: str, params: dict | None, token: str | None,
+         config) -> dict:
+    """A GET to a platform API with the channel's token; the JSON object, or SendError."""
+    return _call("GET", url, platform, what, token, config, params=params or {})
+
+
+def _call(method: str, url: str, platform: str, what: str, token: str | None, config,
+          headers: dict | None = None, **kwargs) -> dict:
+    headers = {"Authorization": f"Bearer {token or ''}", **(headers or {})}
+    status, data = _request(method, url, platform, config, headers=headers, **kwargs)
+    if status >= 400 or "error" in data or ("errors" in data and "data" not in data):
+        raise _refusal(platform, what, status, data, token)
+    return data
+
+
+def _request(method: str, url: str, platform: str, config, **kwargs) -> tuple[int, dict]:
+    """One HTTP call with the platform timeout: (status, the JSON object or {})."""
     try:
-        response = requests.post(url, json=body, headers=headers,
-                                 timeout=float(config["PLATFORM_TIMEOUT"]))
+        response = requests.request(method, url, timeout=float(config["PLATFORM_TIMEOUT"]),
+                                    **kwargs)
     except requests.RequestException as exc:
-        raise SendError(f"{reply.platform} unreachable: {type(exc).__name__}", transient=True) from exc
+        raise SendError(f"{platform} unreachable: {type(exc).__name__}", transient=True) from exc
     try:
         data = response.json()
     except ValueError:
         data = {}
-    if response.status_code >= 400 or "error" in data or "errors" in data:
-        raise _error(reply, response.status_code, data)
-    return data if isinstance(data, dict) else {}
+    return response.status_code, data if isinstance(data, dict) else {}
 
 
-def _error(reply: OutboundReply, status: int, data) -> SendError:
+def _refusal(platform: str, what: str, status: int, data, token: str | None) -> SendError:
+    """The platform's refusal as a SendError: transient or not, and whether it says the
+    access token is invalid (Graph code 190; X answers 401). The token never appears in it."""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):  # Graph API error object
         message = f"{error.get('message') or 'error'} (code {error.get('code')})"
         transient = bool(error.get("is_transient")) or error.get("code") in META_TRANSIENT_CODES
+        token_invalid = error.get("code") in META_TOKEN_CODES
     else:
         detail = (data.get("detail") or data.get("title") or
                   str((data.get("errors") or [{}])[0].get("message", ""))) if isinstance(data, dict) else ""
         message = detail or f"HTTP {status}"
         transient = False
-    transient = transient or status == 429 or status >= 500
-    if reply.access_token:
-        message = message.replace(reply.access_token, "[redacted]")
-    return SendError(f"{reply.platform} refused the reply: {message[:500]}",
-                     transient=transient, status=status)
+        token_invalid = platform == "x" and status == 401
+    transient = (transient or status == 429 or status >= 500) and not token_invalid
+    if token:
+        message = message.replace(token, "[redacted]")
+    return SendError(f"{platform} refused {what}: {message[:500]}",
+                     transient=transient, status=status, token_invalid=token_invalid)
+
+
+def identify(platform: str, account_id: str, access_token: str | None, config) -> str:
+    """Who the platform says the token belongs to (the "test connection"): a line such as
+    "Tienda (id 123)". SendError when refused, unreachable, or another account's token."""
+    if not access_token:
+        raise SendError(f"{platform}: no access token is saved for this channel",
+                        transient=False)
+    if platform == "facebook":  # a page token: /me is the page
+        data = _get(platform, "the connection test",
+                    f"{config['META_GRAPH_URL'].rstrip('/')}/me", {"fields": "id,name"},
+                    access_token, config)
+        found_id, label = str(data.get("id") or ""), data.get("name") or ""
+    elif platform == "instagram":
+        data = _get(platform, "the connection test",
+                    f"{config['META_GRAPH_URL'].rstrip('/')}/{account_id}",
+                    {"fields": "id,username,name"}, access_token, config)
+        found_id = str(data.get("id") or "")
+        label = f"@{data['username']}" if data.get("username") else data.get("name") or ""
+    elif platform == "whatsapp":
+        data = _get(platform, "the connection test",
+                    f"{config['WHATSAPP_GRAPH_URL'].rstrip('/')}/{account_id}",
+                    {"fields": "id,display_phone_number,verified_name"}, access_token, config)
+        found_id = str(data.get("id") or "")
+        label = " ".join(str(v) for v in (data.get("verified_name"),
+                                          data.get("display_phone_number")) if v)
+    elif platform == "x":
+        data = _get(platform, "the connection test", f"{config['X_API_URL'].rstrip('/')}/users/me",
+                    {"user.fields": "username,name"}, access_token, config)
+        user = data.get("data") if isinstance(data.get("data"), dict) else {}
+        found_id = str(user.get("id") or "")
+        label = " ".join(v for v in (user.get("name"), f"@{user['username']}"
+                                     if user.get("username") else None) if v)
+    else:
+        raise SendError(f"{platform} has no connection test", transient=False)
+    if found_id != str(account_id):
+        raise SendError(f"{platform}: the token belongs to {label or 'another account'} "
+                        f"(id {found_id or '?'}), not to account {account_id}", transient=False)
+    return f"{label} (id {found_id})".strip()
+
+
+def debug_meta_token(access_token: str, config) -> dict:
+    """What Graph says of a token (GET /debug_token with the app's own token, from
+    DESK_META_APP_ID and DESK_META_APP_SECRET): {"valid": bool, "expires_at": epoch seconds
+    or None for a token that never expires, "detail": str}. SendError when unreachable."""
+    app_token = f"{config['META_APP_ID']}|{config['META_APP_SECRET']}"
+    data = _get("facebook", "the token check",
+                f"{config['META_GRAPH_URL'].rstrip('/')}/debug_token",
+                {"input_token": access_token}, app_token, config)
+    info = data.get("data") if isinstance(data.get("data"), dict) else {}
+    error = info.get("error") if isinstance(info.get("error"), dict) else {}
+    expires = info.get("expires_at")
+    return {"valid": bool(info.get("is_valid")),
+            "expires_at": int(expires) if isinstance(expires, int) and expires > 0 else None,
+            "detail": str(error.get("message") or "")[:300]}
+
+
+# Graph fields of a customer's profile, per platform (Messenger: page-scoped id; Instagram:
+# Instagram-scoped id).
+PROFILE_FIELDS = {"facebook": "first_name,last_name,profile_pic",
+                  "instagram": "name,username,profile_pic"}
+
+
+def fetch_profile(platform: str, user_id: str, access_token: str | None, config) -> dict:
+    """A Messenger or Instagram customer's name and picture: {"name", "handle", "picture"}
+    (each None when not given). SendError when refused or unreachable."""
+    if platform not in PROFILE_FIELDS:
+        raise SendError(f"{platform} has no profile lookup", transient=False)
+    data = _get(platform, "the profile lookup",
+                f"{config['META_GRAPH_URL'].rstrip('/')}/{user_id}",
+                {"fields": PROFILE_FIELDS[platform]}, access_token, config)
+    if platform == "facebook":
+        name = " ".join(str(data[k]).strip() for k in ("first_name", "last_name")
+                        if isinstance(data.get(k), str) and data[k].strip())
+        handle = None
+    else:
+        name = data.get("name").strip() if isinstance(data.get("name"), str) else ""
+        handle = data.get("username") if isinstance(data.get("username"), str) else None
+    picture = data.get("profile_pic")
+    picture = picture if isinstance(picture, str) and picture.startswith("https://") else None
+    return {"name": name or None, "handle": handle or None, "picture": picture}
+
+
+def refresh_x_token(refresh_token: str, config) -> dict:
+    """A new X OAuth 2.0 user token pair: {"access_token", "refresh_token", "expires_in"}.
+    POST /2/oauth2/token (grant_type=refresh_token), as a confidential client (HTTP Basic with
+    DESK_X_CLIENT_ID and DESK_X_CLIENT_SECRET) or a public one (client_id only). X rotates the
+    refresh token: the old one stops working. SendError (token_invalid when X refuses the
+    refresh token)."""
+    client_id, secret = config.get("X_CLIENT_ID") or "", config.get("X_CLIENT_SECRET") or ""
+    if not client_id:
+        raise SendError("x: set DESK_X_CLIENT_ID to refresh user tokens", transient=False)
+    status, data = _request(
+        "POST", f"{config['X_API_URL'].rstrip('/')}/oauth2/token", "x", config,
+        data={"grant_type": "refresh_token", "refresh_token": refresh_token,
+              "client_id": client_id},
+        auth=(client_id, secret) if secret else None)
+    if status >= 400 or not data.get("access_token"):
+        detail = str(data.get("error_description") or data.get("error") or
+                     f"HTTP {status}").replace(refresh_token, "[redacted]")
+        transient = status == 429 or status >= 500
+        raise SendError(f"x refused the token refresh: {detail[:300]}", transient=transient,
+                        status=status, token_invalid=not transient)
+    return {"access_token": str(data["access_token"]),
+            "refresh_token": str(data.get("refresh_token") or refresh_token),
+            "expires_in": int(data.get("expires_in") or 7200)}
 
 
 def fetch_mentioned_comment(account_id: str, comment_id: str, access_token: str | None,
@@ -50,17 +178,8 @@ def fetch_mentioned_comment(account_id: str, comment_id: str, access_token: str 
     its id): {"text", "timestamp", "media": {"id", "permalink"}}; SendError when refused."""
     graph = config["META_GRAPH_URL"].rstrip("/")
     fields = f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,media{{id,permalink}}}}"
-    try:
-        response = requests.get(f"{graph}/{account_id}", params={"fields": fields},
-                                headers={"Authorization": f"Bearer {access_token or ''}"},
-                                timeout=float(config["PLATFORM_TIMEOUT"]))
-        data = response.json()
-    except (requests.RequestException, ValueError) as exc:
-        raise SendError(f"instagram unreachable: {type(exc).__name__}", transient=True) from exc
-    if response.status_code >= 400 or not isinstance(data, dict) or "error" in data:
-        detail = (data.get("error") or {}).get("message") if isinstance(data, dict) else None
-        raise SendError(f"instagram refused the mention lookup: {detail or response.status_code}",
-                        transient=response.status_code >= 500, status=response.status_code)
+    data = _get("instagram", "the mention lookup", f"{graph}/{account_id}", {"fields": fields},
+                access_token, config)
     comment = data.get("mentioned_comment")
     return comment if isinstance(comment, dict) else {}
 

@@ -17,7 +17,7 @@ from desk.accounts import audit, passwords
 from desk.accounts import users as auth
 from desk.accounts.audit import Actor
 from desk.accounts.tokens import SCOPES, create_api_token, revoke_api_token
-from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.channels.accounts import PLATFORMS, Channel, add_channel, set_token
 from desk.commands.demo import ready_banner
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
@@ -166,7 +166,24 @@ def channel_list():
     """List the connected accounts."""
     for channel in db.session.scalars(db.select(Channel).order_by(Channel.id)):
         state = "" if channel.active else " (inactive)"
-        click.echo(f"{channel.id}\t{channel.platform}\t{channel.account_id}\t{channel.name}{state}")
+        state += " (failing)" if channel.failing else ""
+        token = f"\ttoken {channel.token_hint}" if channel.token_hint else ""
+        click.echo(f"{channel.id}\t{channel.platform}\t{channel.account_id}\t{channel.name}"
+                   f"{state}{token}")
+
+
+@channel_group.command("token")
+@click.argument("channel_id", type=int)
+@click.option("--access-token", prompt=True, hide_input=True, envvar="DESK_CHANNEL_ACCESS_TOKEN",
+              help="The new token (prompted for, or DESK_CHANNEL_ACCESS_TOKEN).")
+@with_appcontext
+def channel_token(channel_id, access_token):
+    """Give channel CHANNEL_ID a new access token (waiting replies then go)."""
+    try:
+        channel = set_token(channel_id, access_token, Actor(source="cli"), clock_now())
+    except DeskError as exc:
+        fail(str(exc))
+    click.echo(f"channel {channel.id}: new token saved (ending {channel.token_last4})")
 
 
 @click.command("worker")

@@ -50,11 +50,17 @@ class Defaults:
     # Platforms (secrets only from the environment; blank means the platform is not configured)
     META_APP_SECRET = ""
     META_VERIFY_TOKEN = ""
+    META_APP_ID = ""  # with META_APP_SECRET: the daily token check reads each token's expiry
+    META_TOKEN_CHECK_SECONDS = 86400  # how often Facebook, Instagram and WhatsApp tokens are checked
+    META_TOKEN_WARN_DAYS = 7  # warn admins this many days before a Meta token expires
     INSTAGRAM_APP_SECRET = ""  # apps using "Business Login for Instagram" sign with this one
     META_GRAPH_URL = "https://graph.facebook.com/v21.0"
     WHATSAPP_GRAPH_URL = "https://graph.facebook.com/v21.0"
     X_CONSUMER_SECRET = ""
     X_CLIENT_SECRET = ""  # OAuth 2.0 client secret: X-Twitter-Webhooks-Signature-OAuth2 and the CRC
+    X_CLIENT_ID = ""  # OAuth 2.0 client id: refreshing X user tokens (with X_CLIENT_SECRET)
+    X_REFRESH_BEFORE_SECONDS = 600  # refresh an X user token this long before it expires
+    X_REFRESH_SWEEP_SECONDS = 300  # how often the scheduler looks for X tokens to refresh
     X_API_URL = "https://api.x.com/2"
     SANDBOX = False  # record outbound replies instead of sending them (demo)
     PLATFORM_TIMEOUT = 10  # seconds for one outbound platform call

@@ -33,3 +33,6 @@ ticket_priority_changed = _signals.signal("ticket-priority-changed")
 # An SLA clock passed its warning time / its due time (recorded once). kwargs: clock, now
 sla_warned = _signals.signal("sla-warned")
 sla_breached = _signals.signal("sla-breached")
+# A channel's access token was saved (connected, rotated) or proved to work again, and the
+# channel is no longer failing; replies waiting for it may go. sender: the channel. kwargs: now
+channel_restored = _signals.signal("channel-restored")

@@ -23,14 +23,26 @@ class Customer(db.Model):
     language: Mapped[str | None] = mapped_column(String(5))
     vip: Mapped[bool] = mapped_column(default=False)
     followers: Mapped[int | None]  # the largest follower count among the identities
+    # The platform profile's picture (Messenger, Instagram) and when the profile was last
+    # looked up (at most daily; desk/customers/profiles.py).
+    avatar_url: Mapped[str | None] = mapped_column(String(500))
+    profile_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
 
     identities: Mapped[list["CustomerIdentity"]] = relationship(
         back_populates="customer", order_by="CustomerIdentity.id")
 
     @property
+    def name_known(self) -> bool:
+        """False while the only name is a platform id (a Messenger or Instagram customer whose
+        profile has not been looked up): such a name is never put in a message."""
+        name = (self.display_name or "").strip()
+        return bool(name) and name not in {i.platform_user_id for i in self.identities}
+
+    @property
     def first_name(self) -> str:
-        name = (self.display_name or "").strip().lstrip("@")
+        """The first word of the name; "" when no name is known."""
+        name = (self.display_name or "").strip().lstrip("@") if self.name_known else ""
         return name.split()[0] if name else ""
 
 

@@ -30,8 +30,10 @@ from desk.core.extensions import db
 from desk.core.queue import enqueue, enqueue_after_commit
 from desk.core.types import UTCDateTime
 from desk.customers.models import Customer
+from desk.customers.names import without_name
 from desk.inbox.outbound import create_reply, reply_options
 from desk.inbox.tickets import Message, Ticket
+from desk.replies.library import NO_NAME
 
 LANGUAGES = ("en", "es")
 TOKEN_BYTES = 24  # 192 random bits in the link
@@ -193,10 +195,12 @@ def resweep(now: datetime) -> int:
 
 
 def survey_message(survey: Survey, raw_token: str) -> str:
-    """The DM text in the survey's language, from DESK_CSAT_MESSAGE_<LANG>."""
+    """The DM text in the survey's language, from DESK_CSAT_MESSAGE_<LANG>; without a known
+    name the greeting goes without one ("Hola, ¿qué tal...?"), never with a platform id."""
     template = current_app.config[f"CSAT_MESSAGE_{survey.language.upper()}"]
     name = survey.customer.first_name if survey.customer else ""
-    return template.format(name=name, link=survey_link(raw_token)).replace("  ", " ")
+    text = template.format(name=name or NO_NAME, link=survey_link(raw_token))
+    return without_name(text, NO_NAME).replace("  ", " ")
 
 
 def _not_sent(survey: Survey, reason: str, now: datetime) -> None:

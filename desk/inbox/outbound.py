@@ -1,7 +1,8 @@
 """Agent replies going back to the platform: create, hold/release, deliver once with retries.
 
 A reply is an outbound Message (delivery_state pending -> sending -> delivered | retrying |
-failed, or "recorded" in sandbox mode). The unique idempotency key and a conditional UPDATE
+failed, or "recorded" in sandbox mode; "waiting" while its channel is failing because the
+platform refused the token: it goes again once a new token is saved, `channel_restored`). The unique idempotency key and a conditional UPDATE
 claim make a retried or duplicated job a no-op: one reply is never sent twice.
 """
 import logging
@@ -15,6 +16,8 @@ from sqlalchemy import select, update
 
 from desk.accounts import audit
 from desk.channels import base as channel_base
+from desk.channels import tokens as channel_tokens
+from desk.channels.accounts import Channel, mark_failing
 from desk.channels.senders import send as platform_send
 from desk.core import signals
 from desk.core.errors import DeskError, NotFound
@@ -152,10 +155,16 @@ def deliver(message_id: int, now: datetime) -> str | None:
     ticket = message.ticket
     if current_app.config["SANDBOX"] or ticket.channel.platform not in channel_base.SENDING_PLATFORMS:
         return _finish(message, "recorded", now)
+    if ticket.channel.failing:  # no call with a token the platform refused: wait for a new one
+        message.delivery_error = ticket.channel.failing_reason
+        return _finish(message, "waiting", now)
     try:
-        platform_id = platform_send(_outbound(ticket, message), current_app.config)
+        platform_id = _send(ticket, message, now)
     except channel_base.SendError as exc:
         message.delivery_error = str(exc)[:2000]
+        if exc.token_invalid:
+            mark_failing(ticket.channel_id, str(exc), now)
+            return _finish(message, "waiting", now)
         retries = len(str(current_app.config["OUTBOUND_RETRY_INTERVALS"]).split(","))
         if exc.transient and message.delivery_attempts <= retries:
             _finish(message, "retrying", now)
@@ -164,6 +173,46 @@ def deliver(message_id: int, now: datetime) -> str | None:
     _store_platform_id(message, platform_id)
     message.delivery_error = None
     return _finish(message, "delivered", now)
+
+
+def _send(ticket: Ticket, message: Message, now: datetime) -> str | None:
+    """One send; an X user token is refreshed first when it is about to expire, and once more
+    when X refuses it (then the send is tried again with the new token)."""
+    config = current_app.config
+    if channel_tokens.token_due(ticket.channel, now, config):
+        channel_tokens.refresh_token(ticket.channel_id, now, config)
+    reply = _outbound(ticket, message)
+    try:
+        return platform_send(reply, config)
+    except channel_base.SendError as exc:
+        if not (exc.token_invalid and ticket.channel.refresh_token_encrypted):
+            raise
+        outcome = channel_tokens.refresh_token(ticket.channel_id, now, config,
+                                                 refused_token=reply.access_token)
+        if outcome not in ("refreshed", "fresh"):
+            raise
+    return platform_send(_outbound(ticket, message), config)
+
+
+def resend_waiting(channel: Channel, now: datetime) -> int:
+    """The channel works again: its waiting replies are queued once more (a fresh set of
+    retries). Runs inside the caller's transaction (signal `channel_restored`)."""
+    waiting = db.session.scalars(select(Message).where(
+        Message.channel_id == channel.id, Message.direction == "out",
+        Message.delivery_state == "waiting").order_by(Message.id)).all()
+    intervals = [int(s) for s in str(current_app.config["OUTBOUND_RETRY_INTERVALS"]).split(",")]
+    for message in waiting:
+        message.delivery_state, message.delivery_attempts = "pending", 0
+        enqueue_after_commit("outbound", "workers.outbound.send_reply", message.id,
+                             retry=Retry(max=len(intervals), interval=intervals))
+    if waiting:
+        log.info("channel %s restored: %s waiting replies queued again", channel.id, len(waiting))
+    return len(waiting)
+
+
+@signals.channel_restored.connect
+def _on_channel_restored(channel, now, **_):
+    resend_waiting(channel, now)
 
 
 def sweep_interrupted(now: datetime) -> int:

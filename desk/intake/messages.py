@@ -18,6 +18,7 @@ from desk.core.extensions import db
 from desk.core.txcache import per_transaction
 from desk.customers.identities import find_identity, upsert_customer
 from desk.customers.models import Customer
+from desk.customers.profiles import want_profile
 from desk.inbox.tickets import Message, Ticket
 from desk.intake.language import guess_language
 
@@ -110,6 +111,7 @@ def _status(existing: Message | None, message: NormalizedMessage) -> str:
 def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
              received_at: datetime, now: datetime, memo: dict) -> str:
     customer = upsert_customer(message, memo)
+    want_profile(customer, message, channel, now, memo)
     ticket = _find_ticket(channel, message, customer, memo)
     outcome = "appended"
     if message.kind == "dm":

@@ -8,7 +8,8 @@ from sqlalchemy import case, func, select, update
 from desk.core.extensions import db
 from desk.notify.notifications import Notification
 
-KINDS = ("escalation", "approval", "sla_warning", "sla_breach", "mention")
+KINDS = ("escalation", "approval", "sla_warning", "sla_breach", "mention", "channel_failing",
+         "token_expiring")
 GROUPS_PER_PAGE = 20
 ITEMS_PER_GROUP = 5  # the newest of a group; the rest are counted
 

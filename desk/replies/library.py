@@ -15,6 +15,7 @@ from desk.accounts import audit
 from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
+from desk.customers.names import without_name
 from desk.replies import index
 from desk.replies.models import CannedReply
 
@@ -30,10 +31,17 @@ _KEY = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 
 # --- placeholders ------------------------------------------------------------------------
 
+# The value of a name placeholder when no name is known (a Messenger or Instagram customer
+# before the profile lookup): its place is dropped with its lead-in ("¡Hola {{...}}!" reads
+# "¡Hola!"), never filled with a platform id.
+NO_NAME = "\ue000no-name\ue000"
+
+
 @dataclass
 class Rendered:
     text: str
     unfilled: list[str] = field(default_factory=list)  # placeholders left as {{name}}
+    neutral: list[str] = field(default_factory=list)  # name placeholders dropped: no name known
 
 
 def unfilled_placeholders(text: str) -> list[str]:
@@ -47,9 +55,10 @@ def placeholder_values(ticket=None, agent=None) -> dict[str, str]:
     if ticket is not None:
         customer, channel = ticket.customer, ticket.channel
         identity = customer.identities[0] if customer and customer.identities else None
+        named = customer is not None and customer.name_known
         values.update({
-            "customer.first_name": customer.first_name if customer else "",
-            "customer.name": customer.display_name if customer else "",
+            "customer.first_name": customer.first_name if named else NO_NAME if customer else "",
+            "customer.name": customer.display_name if named else NO_NAME if customer else "",
             "customer.handle": ("@" + identity.handle) if identity and identity.handle else "",
             "ticket.reference": ticket.reference if ticket.id else "",
             "ticket.subject": ticket.subject or "",
@@ -63,11 +72,17 @@ def placeholder_values(ticket=None, agent=None) -> dict[str, str]:
 
 def render(body: str, values: dict[str, str]) -> Rendered:
     """Fill placeholders in one pass (values are never re-read as templates); unknown or
-    empty ones stay as `{{name}}` and are listed in `unfilled`."""
+    empty ones stay as `{{name}}` and are listed in `unfilled`; a customer's name that is not
+    known is left out tidily (`without_name`) and listed in `neutral`."""
     unfilled: list[str] = []
+    neutral: list[str] = []
 
     def fill(match):
         name = match.group(1).strip()
+        if values.get(name) == NO_NAME:
+            if name not in neutral:
+                neutral.append(name)
+            return NO_NAME
         # Braces in a customer's name must not turn into a placeholder (or hide one).
         value = (values.get(name) or "").replace("{", "").replace("}", "").strip()
         if value:
@@ -76,7 +91,8 @@ def render(body: str, values: dict[str, str]) -> Rendered:
             unfilled.append(name)
         return "{{" + name + "}}"
 
-    return Rendered(_PLACEHOLDER.sub(fill, body or ""), unfilled)
+    text = _PLACEHOLDER.sub(fill, (body or "").replace(NO_NAME, ""))
+    return Rendered(without_name(text, NO_NAME), unfilled, neutral)
 
 
 # --- import / export ---------------------------------------------------------------------

@@ -5,7 +5,7 @@ the fragment is served (once per ticket and reply), "used"/"edited" and a learni
 when a reply carrying `canned_reply_id` is released (receiver on `signals.reply_released`).
 """
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -46,6 +46,7 @@ class TicketSuggestion:
     suggestion: Suggestion
     text: str  # the body with placeholders filled
     unfilled: list[str]
+    neutral: list[str] = field(default_factory=list)  # name placeholders left out: no name known
 
 
 def suggest_for_ticket(ticket: Ticket, agent, now: datetime, limit: int = 3,
@@ -63,7 +64,8 @@ def suggest_for_ticket(ticket: Ticket, agent, now: datetime, limit: int = 3,
         if reply is None or not reply.active:
             continue
         rendered = render(reply.body, values)
-        result.append(TicketSuggestion(reply, s, rendered.text, rendered.unfilled))
+        result.append(TicketSuggestion(reply, s, rendered.text, rendered.unfilled,
+                                       rendered.neutral))
     if record and result:
         _record_suggested(ticket.id, [(n, item.reply.id) for n, item in enumerate(result, 1)], now)
     return text, result

@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
+from desk.channels.accounts import failing_channels
 from desk.core.types import MAX_ID
 from desk.views import (
     account,
@@ -75,4 +76,11 @@ def _navigation():
         return {"navigation": []}
     items = [(endpoint, label) for endpoint, label, role in NAVIGATION
              if current_user.has_role(role)]
-    return {"navigation": [(endpoint, label, url_for(endpoint)) for endpoint, label in items]}
+    return {"navigation": [(endpoint, label, url_for(endpoint)) for endpoint, label in items],
+            "failing_channels": _failing_channels}
+
+
+def _failing_channels() -> list:
+    """Channels whose token the platform refuses, for leads and above (the banner in
+    base.html; called only when a whole page is drawn, not for fragments)."""
+    return failing_channels() if current_user.has_role("lead") else []

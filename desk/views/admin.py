@@ -1,11 +1,11 @@
 """Administration: users and roles, API tokens, channels."""
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, SelectField, SelectMultipleField, StringField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -13,9 +13,10 @@ from desk.accounts import admin, passwords, twofactor
 from desk.accounts import users as auth
 from desk.accounts.tokens import tokens_of
 from desk.accounts.users import User
-from desk.channels.accounts import PLATFORMS, Channel, add_channel
+from desk.channels import accounts as channel_accounts
+from desk.channels.accounts import MAX_TOKEN_CHARS, PLATFORMS, Channel
 from desk.core.clock import now as clock_now
-from desk.core.errors import Conflict
+from desk.core.errors import Conflict, DeskError
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
 from desk.views import tokens as token_views
@@ -77,6 +78,20 @@ class ChannelForm(FlaskForm):
     account_id = StringField(_l("Platform account id"), validators=[DataRequired(), Length(max=100)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     handle = StringField(_l("Handle"), validators=[Length(max=120)])
+    # Never filled back in: a saved token is shown only as its last four characters.
+    access_token = PasswordField(_l("Access token"), validators=[Length(max=MAX_TOKEN_CHARS)])
+
+
+class ChannelEditForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
+    handle = StringField(_l("Handle"), validators=[Length(max=120)])
+
+
+class ChannelTokenForm(FlaskForm):
+    access_token = PasswordField(_l("New access token"),
+                                 validators=[DataRequired(), Length(max=MAX_TOKEN_CHARS)])
+    # X OAuth 2.0 user tokens: with it the desk refreshes the token before it expires.
+    refresh_token = PasswordField(_l("Refresh token (X)"), validators=[Length(max=MAX_TOKEN_CHARS)])
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -191,9 +206,98 @@ def revoke_token(token_id):
 def channels():
     form = ChannelForm()
     if form.validate_on_submit():
-        channel = add_channel(form.platform.data, form.account_id.data, form.name.data,
-                              form.handle.data or None, by=audit_actor(), now=clock_now())
-        flash(_("Channel %(name)s connected.", name=channel.label), "info")
-        return redirect(url_for("admin.channels"))
-    rows = db.session.scalars(select(Channel).order_by(Channel.platform, Channel.name)).all()
-    return render_template("channels/index.html", channels=rows, form=form)
+        try:
+            channel = channel_accounts.add_channel(
+                form.platform.data, form.account_id.data, form.name.data,
+                form.handle.data or None, form.access_token.data or None, by=audit_actor(),
+                now=clock_now())
+        except Conflict:
+            form.account_id.errors.append(_("This account is connected already: open it below "
+                                            "to edit it or give it a new token."))
+        except DeskError as exc:
+            form.access_token.errors.append(str(exc))
+        else:
+            flash(_("Channel %(name)s connected.", name=channel.label), "info")
+            return redirect(url_for("admin.channel", channel_id=channel.id))
+    rows = db.session.scalars(select(Channel).order_by(Channel.active.desc(), Channel.platform,
+                                                       Channel.name)).all()
+    return render_template("channels/index.html", channels=rows, form=form,
+                           webhooks=_webhooks()), 422 if form.errors else 200
+
+
+@bp.route("/channels/<int:channel_id>", methods=["GET", "POST"])
+def channel(channel_id):
+    """One channel: edit, rotate the token, test the connection, disconnect, set-up steps."""
+    row = db.get_or_404(Channel, channel_id)
+    form = ChannelEditForm(obj=row)
+    if form.validate_on_submit():
+        try:
+            channel_accounts.edit_channel(row.id, form.name.data, form.handle.data or None,
+                                          audit_actor(), clock_now())
+        except DeskError as exc:
+            form.name.errors.append(str(exc))
+        else:
+            flash(_("%(name)s saved.", name=row.label), "info")
+            return redirect(url_for("admin.channel", channel_id=row.id))
+    return _channel_page(row, form=form)
+
+
+def _channel_page(row, form=None, token_form=None):
+    form = form or ChannelEditForm(obj=row, formdata=None)
+    token_form = token_form or ChannelTokenForm(formdata=None)
+    status = 422 if form.errors or token_form.errors else 200
+    return render_template("channels/channel.html", channel=row, form=form,
+                           token_form=token_form, action_form=FlaskForm(),
+                           webhooks=_webhooks()), status
+
+
+@bp.route("/channels/<int:channel_id>/token", methods=["POST"])
+def channel_token(channel_id):
+    row = db.get_or_404(Channel, channel_id)
+    token_form = ChannelTokenForm()
+    if token_form.validate_on_submit():
+        try:
+            channel_accounts.set_token(row.id, token_form.access_token.data, audit_actor(),
+                                       clock_now(),
+                                       refresh_token=token_form.refresh_token.data or None)
+        except DeskError as exc:
+            token_form.access_token.errors.append(str(exc))
+        else:
+            flash(_("New token saved for %(name)s (ending %(last4)s).", name=row.label,
+                    last4=row.token_hint), "info")
+            return redirect(url_for("admin.channel", channel_id=row.id))
+    return _channel_page(row, token_form=token_form)
+
+
+@bp.route("/channels/<int:channel_id>/test", methods=["POST"])
+def channel_test(channel_id):
+    row = db.get_or_404(Channel, channel_id)
+    if FlaskForm().validate_on_submit():
+        try:
+            channel_accounts.test_connection(row.id, audit_actor(), clock_now(),
+                                             current_app.config)
+        except DeskError as exc:
+            flash(str(exc), "error")
+        else:
+            if row.check_ok:
+                flash(_("Connection works: the platform says this is %(who)s.",
+                        who=row.check_detail), "info")
+            else:
+                flash(_("Connection test failed: %(answer)s", answer=row.check_detail), "error")
+    return redirect(url_for("admin.channel", channel_id=row.id))
+
+
+@bp.route("/channels/<int:channel_id>/disconnect", methods=["POST"])
+def channel_disconnect(channel_id):
+    row = db.get_or_404(Channel, channel_id)
+    if FlaskForm().validate_on_submit():
+        channel_accounts.disconnect(row.id, audit_actor(), clock_now())
+        flash(_("%(name)s disconnected; its token was deleted.", name=row.label), "info")
+    return redirect(url_for("admin.channels"))
+
+
+def _webhooks() -> dict:
+    """What an admin pastes into each platform's dashboard."""
+    base = current_app.config["BASE_URL"].rstrip("/")
+    return {"meta": f"{base}/webhooks/meta", "x": f"{base}/webhooks/x",
+            "verify_token": current_app.config.get("META_VERIFY_TOKEN") or ""}

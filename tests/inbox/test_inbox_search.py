@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from werkzeug.datastructures import MultiDict
 
 from desk import create_app
+from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.inbox import query as inbox_query
 from desk.inbox import search as inbox_search
