@@ -59,6 +59,7 @@ def _load_areas() -> None:
     # Local for the reason given in create_app; in the order of the flow, not sorted.
     # isort: off
     import desk.accounts.audit  # noqa: F401
+    import desk.accounts.idempotency  # noqa: F401
     import desk.accounts.passwords  # noqa: F401
     import desk.accounts.sessions  # noqa: F401
     import desk.accounts.tokens  # noqa: F401

@@ -36,6 +36,7 @@ class Defaults:
     OIDC_DEFAULT_ROLE = ""  # the role of people created whom no claim value maps
     OIDC_ALLOWED_DOMAINS = ""  # e-mail domains allowed in, comma-separated (empty: any)
     LOGIN_RATE_LIMIT = "20 per minute"  # failed sign-ins (and reset requests) per address
+    API_RATE_LIMIT = "300 per minute"  # calls per API token, every /api/v1 operation together
     SESSION_IDLE_MINUTES = 720  # a session unused this long ends (sign in again)
     REMEMBER_DAYS = 30  # "keep me signed in": the cookie's life and the idle limit
     RATELIMIT_HEADERS_ENABLED = True

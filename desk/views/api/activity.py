@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from desk.core.clock import now as clock_now
 from desk.feedback.activity import ActivityInput, record_events, summarize
 from desk.views.access import token_required, token_scope
-from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.base import bp, idempotent, json_body, parse_body
 from desk.views.api.spec import document
 
 MAX_BATCH = 1000
@@ -62,6 +62,7 @@ document("/activity", "post",
 @bp.post("/activity")
 @token_required
 @token_scope("write:activity")
+@idempotent
 def post_activity():
     body = json_body()
     batch = isinstance(body, dict) and "events" in body

@@ -6,10 +6,10 @@ from pydantic import BaseModel, RootModel
 
 from desk.channels.generic import MessageBatch, MessageIn
 from desk.core.clock import now as clock_now
-from desk.core.errors import api_error
+from desk.core.errors import problem
 from desk.intake.events import accept_messages, unknown_channels
 from desk.views.access import token_required, token_scope
-from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.base import bp, idempotent, json_body, parse_body
 from desk.views.api.spec import document
 
 
@@ -34,6 +34,7 @@ document("/messages", "post",
 @bp.post("/messages")
 @token_required
 @token_scope("write:messages")
+@idempotent
 def ingest_messages():
     data = json_body()
     batch = isinstance(data, dict) and "messages" in data
@@ -41,7 +42,7 @@ def ingest_messages():
     messages = body.messages if batch else [body]
     unknown = unknown_channels(messages)
     if unknown:
-        return api_error(422, "the body does not match the schema", details=[
+        return problem(422, "the body does not match the schema", details=[
             {"field": f"{'messages.' + str(i) + '.' if batch else ''}channel",
              "message": "no connected channel with this platform and account_id"} for i in unknown])
     ids = accept_messages(messages, clock_now())

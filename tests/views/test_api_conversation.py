@@ -1,0 +1,238 @@
+"""The conversation API (#22): a whole conversation driven only through /api/v1 (ingest,
+read, claim, a reply whose Idempotency-Key is sent twice and which is delivered once,
+resolve); the interface's rules (roles, collisions, crisis holds) hold for tokens too;
+problem details, idempotency keys, cursor pages and rate limits."""
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from desk.accounts import idempotency
+from desk.accounts.audit import AuditEvent
+from desk.accounts.tokens import create_api_token
+from desk.accounts.users import User
+from desk.core.clock import now as clock_now
+from desk.core.extensions import db
+from desk.escalation.crisis import Incident
+from desk.inbox.tickets import Message, Note, Ticket
+from desk.replies.library import library_changed
+from desk.replies.models import CannedReply
+from tests.factories import add_customer_message, make_channel, make_ticket
+from tests.fakeplatform import FakePlatform
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def fake(app):
+    platform = FakePlatform().start()
+    saved = {k: app.config[k] for k in ("META_GRAPH_URL", "OUTBOUND_RETRY_INTERVALS")}
+    app.config.update(META_GRAPH_URL=platform.url + "/graph", OUTBOUND_RETRY_INTERVALS="0,0,0")
+    yield platform
+    app.config.update(saved)
+    platform.stop()
+
+
+def bearer(user=None, scopes=None) -> dict:
+    person = db.session.get(User, user.id) if user is not None else None
+    _token, secret = create_api_token("test", person, scopes=scopes)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def api(client):
+    """api(method, path, headers, json=None, key=None) -> response (no CSRF: bearer only)."""
+    def call(method, path, headers, json=None, key=None):
+        headers = dict(headers)
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        return client.open("/api/v1" + path, method=method, json=json, headers=headers,
+                           csrf=False)
+    return call
+
+
+def test_a_whole_conversation_through_the_api_sends_the_reply_once(app_ctx, api, fake, run_jobs,
+                                                                   make_user):
+    channel = make_channel("facebook", "page-1")
+    channel.access_token = "page-token"
+    db.session.commit()
+    integration = bearer(scopes=["write:messages"])
+    agent = make_user("cm")
+    token = bearer(agent)
+
+    ingest = {"channel": {"platform": "facebook", "account_id": "page-1"}, "kind": "dm",
+              "message_id": "mid-1", "author": {"id": "psid-9", "name": "Lucía Pérez"},
+              "text": "¿Dónde está mi pedido 1234?", "sent_at": "2026-11-02T10:00:00Z"}
+    accepted = api("POST", "/messages", integration, ingest, key="ingest-1")
+    assert accepted.status_code == 202
+    assert api("POST", "/messages", integration, ingest, key="ingest-1").get_json() == \
+        accepted.get_json()
+    run_jobs()
+
+    tickets = api("GET", "/tickets?status=open", token).get_json()["tickets"]
+    assert len(tickets) == 1
+    ticket_id = tickets[0]["id"]
+    page = api("GET", f"/tickets/{ticket_id}/messages", token).get_json()
+    assert [m["text"] for m in page["messages"]] == ["¿Dónde está mi pedido 1234?"]
+    seen = page["last_message_id"]
+    assert api("GET", f"/tickets/{ticket_id}", token).get_json()["last_message_id"] == seen
+
+    claimed = api("POST", f"/tickets/{ticket_id}/claim", token, key="claim-1")
+    assert claimed.status_code == 200 and claimed.get_json()["assignee_id"] == agent.id
+
+    reply = {"text": "¡Hola Lucía! Sale mañana.", "visibility": "private",
+             "last_seen_message_id": seen}
+    first = api("POST", f"/tickets/{ticket_id}/replies", token, reply, key="reply-1")
+    again = api("POST", f"/tickets/{ticket_id}/replies", token, reply, key="reply-1")
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == first.get_json() and first.headers["Location"] == again.headers["Location"]
+    run_jobs()
+    assert len(fake.calls) == 1  # sent once
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.direction == "out")) == 1
+    message = api("GET", first.headers["Location"].split("/api/v1", 1)[1], token).get_json()
+    assert message["delivery_state"] == "delivered" and message["platform_message_id"]
+
+    resolved = api("POST", f"/tickets/{ticket_id}/resolve", token, key="resolve-1")
+    assert resolved.get_json()["status"] == "resolved"
+    assert resolved.get_json()["resolution"] == "replied"
+    actions = set(db.session.scalars(select(AuditEvent.action).where(
+        AuditEvent.ticket_id == ticket_id, AuditEvent.user_id == agent.id)))
+    assert {"ticket.claimed", "reply_created", "ticket.resolved"} <= actions
+
+
+def test_a_reply_after_someone_elses_is_a_collision_and_writes_nothing(app_ctx, api, make_user):
+    ticket = make_ticket()
+    first, second = make_user("cm"), make_user("cm")
+    seen = api("GET", f"/tickets/{ticket.id}/messages", bearer(first)).get_json()["last_message_id"]
+    body = {"text": "Lo miro", "visibility": "private", "last_seen_message_id": seen}
+    assert api("POST", f"/tickets/{ticket.id}/replies", bearer(second), body).status_code == 201
+    late = api("POST", f"/tickets/{ticket.id}/replies", bearer(first), body, key="late")
+    assert late.status_code == 409 and late.mimetype == PROBLEM
+    problem = late.get_json()
+    assert problem["type"] == "urn:desk:problem:collision" and problem["status"] == 409
+    assert [r["text"] for r in problem["replies"]] == ["Lo miro"]
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.direction == "out")) == 1
+    body["last_seen_message_id"] = problem["last_message_id"]  # read it, answer anyway: new key
+    assert api("POST", f"/tickets/{ticket.id}/replies", bearer(first), body,
+               key="late-2").status_code == 201
+
+
+def test_a_reply_during_a_crisis_is_held_for_approval(app_ctx, api, make_user):
+    ticket = make_ticket(kind="comment")
+    incident = Incident(title="Outage", status="open", approval_required=True,
+                        created_at=clock_now())
+    incident.tickets.append(ticket)
+    db.session.add(incident)
+    db.session.commit()
+    body = {"text": "Lo estamos arreglando", "visibility": "public", "last_seen_message_id": 0}
+    answer = api("POST", f"/tickets/{ticket.id}/replies", bearer(make_user("cm")), body)
+    assert answer.status_code == 201 and answer.get_json()["delivery_state"] == "held"
+
+
+def test_tokens_do_no_more_than_their_users(app_ctx, api, make_user):
+    ticket = make_ticket()
+    cm, lead = make_user("cm"), make_user("lead")
+    cm_token = bearer(cm)
+    refused = api("POST", f"/tickets/{ticket.id}/assign", cm_token, {"assignee_id": lead.id})
+    assert refused.status_code == 403 and refused.mimetype == PROBLEM
+    assert refused.get_json()["title"] == "Forbidden"
+    assert api("POST", f"/tickets/{ticket.id}/assign", bearer(lead),
+               {"assignee_id": cm.id}).get_json()["assignee_id"] == cm.id
+    # a token without the scope, and an integration's token (no person to act as)
+    assert api("POST", f"/tickets/{ticket.id}/notes", bearer(cm, ["read"]),
+               {"body": "x"}).status_code == 403
+    assert api("POST", f"/tickets/{ticket.id}/claim", bearer(scopes=["write:tickets"])
+               ).status_code == 403
+    escalation = api("POST", f"/tickets/{ticket.id}/escalations", cm_token,
+                     {"reason": "legal", "level": 1}).get_json()
+    assert api("POST", f"/escalations/{escalation['id']}/acknowledge", cm_token).status_code == 403
+    acked = api("POST", f"/escalations/{escalation['id']}/acknowledge", bearer(lead)).get_json()
+    assert acked["state"] == "acknowledged" and acked["acknowledged_by_id"] == lead.id
+    assert db.session.get(Ticket, ticket.id).assignee_id == cm.id
+
+
+def test_notes_tags_priority_reasons_and_reopening(app_ctx, api, make_user):
+    ticket = make_ticket()
+    cm = make_user("cm")
+    token = bearer(cm)
+    for text in ("uno", "dos", "tres"):
+        assert api("POST", f"/tickets/{ticket.id}/notes", token, {"body": text}).status_code == 201
+    pages, path = [], f"/tickets/{ticket.id}/notes?limit=2"
+    while path:
+        page = api("GET", path, token).get_json()
+        pages.append([n["body"] for n in page["notes"]])
+        path = page["next_cursor"] and f"/tickets/{ticket.id}/notes?limit=2&cursor={page['next_cursor']}"
+    assert pages == [["uno", "dos"], ["tres"]]
+    api("POST", f"/tickets/{ticket.id}/tags", token, {"tag": "Refund"})
+    assert api("POST", f"/tickets/{ticket.id}/priority", token,
+               {"priority": "high"}).get_json()["tags"] == ["refund"]
+    out = api("DELETE", f"/tickets/{ticket.id}/tags/refund", token).get_json()
+    assert (out["tags"], out["priority"]) == ([], "high")
+    spam = api("POST", f"/tickets/{ticket.id}/resolve", token, {"no_reply_reason": "spam"}).get_json()
+    assert (spam["status"], spam["resolution"], spam["resolution_reason"]) == (
+        "resolved", "no_reply_needed", "spam")
+    assert api("POST", f"/tickets/{ticket.id}/resolve", token,
+               {"no_reply_reason": "bogus"}).status_code == 422
+    assert api("POST", f"/tickets/{ticket.id}/reopen", token).get_json()["status"] == "open"
+    assert api("GET", "/tickets/999999/notes", token).mimetype == PROBLEM
+
+
+def test_messages_page_by_cursor_and_hostile_cursors_are_refused(app_ctx, api, make_user):
+    ticket = make_ticket("uno")
+    for text in ("dos", "tres"):
+        add_customer_message(ticket, text)
+    token = bearer(make_user("cm"))
+    first = api("GET", f"/tickets/{ticket.id}/messages?limit=2", token).get_json()
+    rest = api("GET", f"/tickets/{ticket.id}/messages?limit=2&cursor={first['next_cursor']}",
+               token).get_json()
+    assert [m["text"] for m in first["messages"] + rest["messages"]] == ["uno", "dos", "tres"]
+    assert rest["next_cursor"] is None
+    for bad in ("cursor=dDox", "cursor=%00", "limit=0", "limt=2"):  # another list's cursor too
+        answer = api("GET", f"/tickets/{ticket.id}/messages?{bad}", token)
+        assert answer.status_code in (400, 422) and answer.mimetype == PROBLEM, bad
+
+
+def test_an_idempotency_key_is_for_one_request_and_expires(app_ctx, api, make_user):
+    ticket = make_ticket()
+    token = bearer(make_user("cm"))
+    path = f"/tickets/{ticket.id}/notes"
+    assert api("POST", path, token, {"body": "uno"}, key="k1").status_code == 201
+    other = api("POST", path, token, {"body": "otro"}, key="k1")
+    assert other.status_code == 422 and other.mimetype == PROBLEM
+    assert api("POST", path, token, {"body": "uno"}, key="bad\u00e9key").status_code == 400
+    assert api("POST", path, bearer(make_user("cm")), {"body": "uno"}, key="k1").status_code == 201
+    assert db.session.scalar(select(func.count(Note.id))) == 2  # another token's key is its own
+    # an answered key is kept 24 hours; after that the same key starts afresh
+    row = db.session.scalar(select(idempotency.IdempotentRequest).where(
+        idempotency.IdempotentRequest.key == "k1").limit(1))
+    later = row.created_at + idempotency.EXPIRES + timedelta(seconds=1)
+    assert idempotency.begin(row.token_id, "k1", row.fingerprint, later).outcome == "new"
+
+
+def test_a_token_is_rate_limited_with_standard_headers(app_ctx, api, make_user, monkeypatch):
+    monkeypatch.setitem(app_ctx.config, "API_RATE_LIMIT", "2 per minute")
+    token, other = bearer(make_user("cm")), bearer(make_user("cm"))
+    first = api("GET", "/tickets", token)
+    assert (first.headers["RateLimit-Limit"], first.headers["RateLimit-Remaining"]) == ("2", "1")
+    assert api("GET", "/me", token).status_code == 200
+    refused = api("GET", "/tickets", token)
+    assert refused.status_code == 429 and refused.mimetype == PROBLEM
+    assert int(refused.headers["Retry-After"]) >= 1 and refused.headers["RateLimit-Remaining"] == "0"
+    assert api("GET", "/tickets", other).status_code == 200  # each token has its own budget
+
+
+def test_canned_replies_and_suggestions(app_ctx, api, make_user):
+    db.session.add(CannedReply(key="order-status-es", title="Estado del pedido", language="es",
+                               body="¡Hola {{customer.first_name}}! Tu pedido está en camino.",
+                               triggers=["dónde está mi pedido"], tags=["orders"]))
+    db.session.add(CannedReply(key="old", title="Old", language="es", body="x", active=False))
+    db.session.commit()
+    library_changed()
+    ticket = make_ticket("¿Dónde está mi pedido?")
+    token = bearer(make_user("cm"))
+    listed = api("GET", "/canned-replies", token).get_json()["canned_replies"]
+    assert [r["key"] for r in listed] == ["order-status-es"]
+    found = api("GET", f"/tickets/{ticket.id}/suggestions", token).get_json()
+    assert found["suggestions"][0]["key"] == "order-status-es"
+    assert found["suggestions"][0]["text"].startswith("¡Hola Lucía!")
