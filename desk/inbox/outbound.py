@@ -62,7 +62,7 @@ def reply_options(ticket: Ticket) -> list[str]:
 
 def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                  now: datetime, canned_reply_id: int | None = None,
-                 automatic: bool = False) -> Message:
+                 automatic: bool = False, by: audit.Actor | None = None) -> Message:
     """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
@@ -89,7 +89,7 @@ def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: s
     db.session.flush()
     signals.reply_created.send(ticket, message=message, now=now)
     audit.record("reply_created", ticket_id=ticket.id, user_id=author_id,
-                 actor="user" if author_id else "system", at=now,
+                 actor="user" if author_id else "system", at=now, by=by,
                  data={"message_id": message.id, "visibility": visibility,
                        "held": message.delivery_state == "held"})
     if message.delivery_state != "held":

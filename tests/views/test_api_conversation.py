@@ -96,9 +96,10 @@ def test_a_whole_conversation_through_the_api_sends_the_reply_once(app_ctx, api,
     resolved = api("POST", f"/tickets/{ticket_id}/resolve", token, key="resolve-1")
     assert resolved.get_json()["status"] == "resolved"
     assert resolved.get_json()["resolution"] == "replied"
-    actions = set(db.session.scalars(select(AuditEvent.action).where(
-        AuditEvent.ticket_id == ticket_id, AuditEvent.user_id == agent.id)))
-    assert {"ticket.claimed", "reply_created", "ticket.resolved"} <= actions
+    actions = dict(db.session.execute(select(AuditEvent.action, AuditEvent.source).where(
+        AuditEvent.ticket_id == ticket_id, AuditEvent.user_id == agent.id)).all())
+    assert {"ticket.claimed": "api", "reply_created": "api", "ticket.resolved": "api"
+            }.items() <= actions.items()
 
 
 def test_a_reply_after_someone_elses_is_a_collision_and_writes_nothing(app_ctx, api, make_user):

@@ -146,7 +146,8 @@ def idempotent(view):
         claim = idempotency.begin(g.api_token.id, key, print_, clock_now())
         if claim.outcome == "mismatch":
             return problem(422, "this Idempotency-Key was used for a different request; use a "
-                                "new key for a new request", type="urn:desk:problem:idempotency-key-reused")
+                                "new key for a new request",
+                           type="urn:desk:problem:idempotency-key-reused")
         if claim.outcome == "busy":
             response = problem(409, "a request with this Idempotency-Key is still being "
                                     "answered; retry in a moment",
@@ -169,8 +170,8 @@ def idempotent(view):
         if response.status_code >= 500:
             idempotency.abandon(row_id)
         else:
-            idempotency.finish(row_id, response.status_code, response.get_data(as_text=True),
-                               {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers})
+            kept = {h: response.headers[h] for h in KEPT_HEADERS if h in response.headers}
+            idempotency.finish(row_id, response.status_code, response.get_data(as_text=True), kept)
         return response
     return wrapped
 

@@ -17,7 +17,7 @@ from desk.inbox.outbound import MAX_REPLY_CHARS
 from desk.inbox.tickets import Message, Note, Ticket
 from desk.replies.models import CannedReply
 from desk.replies.usage import suggest_for_ticket
-from desk.views.access import token_required, token_scope, token_user
+from desk.views.access import audit_actor, token_required, token_scope, token_user
 from desk.views.api.base import PAGE_PARAMS, agent_post, bp, id_page, page_args, parse_body
 from desk.views.api.spec import document
 
@@ -195,12 +195,14 @@ document("/tickets/{ticket_id}/replies", "post",
 def post_reply(ticket_id):
     body = parse_body(ReplyIn)
     _ticket(ticket_id)
-    if body.canned_reply_id is not None and db.session.get(CannedReply, body.canned_reply_id) is None:
+    canned = body.canned_reply_id
+    if canned is not None and db.session.get(CannedReply, canned) is None:
         return problem(422, f"no canned reply {body.canned_reply_id}")
     try:
         message = ticket_actions.send_reply(
             ticket_id, g.api_token.user, body.text, body.visibility, clock_now(),
-            last_seen_id=body.last_seen_message_id, canned_reply_id=body.canned_reply_id)
+            last_seen_id=body.last_seen_message_id, canned_reply_id=body.canned_reply_id,
+            by=audit_actor())
     except ticket_actions.Collision as collision:
         return problem(409, str(collision), type="urn:desk:problem:collision",
                        replies=[message_out(m) for m in collision.replies],
@@ -245,7 +247,8 @@ document("/tickets/{ticket_id}/notes", "post",
 @agent_post("write:tickets")
 def post_note(ticket_id):
     body = parse_body(NoteIn)
-    note = ticket_actions.add_note(ticket_id, g.api_token.user, body.body, clock_now())
+    note = ticket_actions.add_note(ticket_id, g.api_token.user, body.body, clock_now(),
+                                   by=audit_actor())
     return jsonify(note_out(note)), 201
 
 

@@ -14,7 +14,7 @@ from desk.core.types import MAX_ID
 from desk.escalation import escalations as escalation_service
 from desk.inbox import actions as ticket_actions
 from desk.inbox.tickets import PRIORITIES, Ticket
-from desk.views.access import token_required, token_scope, token_user
+from desk.views.access import audit_actor, token_required, token_scope, token_user
 from desk.views.api.base import agent_post, bp, optional_body, parse_body
 from desk.views.api.conversation import TICKET_ID
 from desk.views.api.spec import document
@@ -108,7 +108,7 @@ _action("/tickets/{ticket_id}/claim", "Take a free ticket (409 if someone else h
 @bp.post("/tickets/<int:ticket_id>/claim")
 @agent_post(SCOPE)
 def claim(ticket_id):
-    ticket_actions.claim(ticket_id, g.api_token.user, clock_now())
+    ticket_actions.claim(ticket_id, g.api_token.user, clock_now(), by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -120,7 +120,8 @@ _action("/tickets/{ticket_id}/assign", "Assign the ticket: team leads to anyone;
 @agent_post(SCOPE)
 def assign(ticket_id):
     body = parse_body(AssignIn)
-    ticket_actions.assign(ticket_id, g.api_token.user, body.assignee_id, clock_now())
+    ticket_actions.assign(ticket_id, g.api_token.user, body.assignee_id, clock_now(),
+                          by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -130,7 +131,7 @@ _action("/tickets/{ticket_id}/unassign", "Unassign: team leads any ticket, an ag
 @bp.post("/tickets/<int:ticket_id>/unassign")
 @agent_post(SCOPE)
 def unassign(ticket_id):
-    ticket_actions.assign(ticket_id, g.api_token.user, None, clock_now())
+    ticket_actions.assign(ticket_id, g.api_token.user, None, clock_now(), by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -145,9 +146,9 @@ def resolve(ticket_id):
     body = optional_body(ResolveIn)
     if body.no_reply_reason:
         ticket_actions.resolve_no_reply(ticket_id, g.api_token.user, body.no_reply_reason,
-                                        clock_now(), detail=body.detail)
+                                        clock_now(), detail=body.detail, by=audit_actor())
     else:
-        ticket_actions.resolve(ticket_id, g.api_token.user, clock_now())
+        ticket_actions.resolve(ticket_id, g.api_token.user, clock_now(), by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -157,7 +158,7 @@ _action("/tickets/{ticket_id}/reopen", "Open a resolved ticket again")
 @bp.post("/tickets/<int:ticket_id>/reopen")
 @agent_post(SCOPE)
 def reopen(ticket_id):
-    ticket_actions.reopen(ticket_id, g.api_token.user, clock_now())
+    ticket_actions.reopen(ticket_id, g.api_token.user, clock_now(), by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -168,7 +169,8 @@ _action("/tickets/{ticket_id}/priority", "Set the priority", PriorityIn, {"prior
 @agent_post(SCOPE)
 def priority(ticket_id):
     body = parse_body(PriorityIn)
-    ticket_actions.set_priority(ticket_id, g.api_token.user, body.priority, clock_now())
+    ticket_actions.set_priority(ticket_id, g.api_token.user, body.priority, clock_now(),
+                                by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -180,7 +182,7 @@ _action("/tickets/{ticket_id}/tags", "Add a tag (made if new; lower-cased)", Tag
 @agent_post(SCOPE)
 def add_tag(ticket_id):
     body = parse_body(TagIn)
-    ticket_actions.add_tag(ticket_id, g.api_token.user, body.tag, clock_now())
+    ticket_actions.add_tag(ticket_id, g.api_token.user, body.tag, clock_now(), by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
@@ -202,7 +204,8 @@ def remove_tag(ticket_id, tag):
     wanted = " ".join(tag.strip().lower().split())
     found = next((t for t in ticket.tags if t.name == wanted), None)
     if found is not None:
-        ticket_actions.remove_tag(ticket_id, g.api_token.user, found.id, clock_now())
+        ticket_actions.remove_tag(ticket_id, g.api_token.user, found.id, clock_now(),
+                                  by=audit_actor())
     return _ticket_answer(ticket_id)
 
 
