@@ -68,3 +68,24 @@ def test_api_operations_never_fail_and_match_their_schema(app_ctx, api_schema, b
         except Exception as exc:  # collect every operation's failure, not just the first
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_every_operation_has_examples_that_fit_its_schemas(app):
+    """Each operation shows its answer, and each body it takes, by an example that validates."""
+    from desk.views.api.spec import _models, openapi
+
+    def model(content: dict):
+        return _models[content["schema"]["$ref"].rsplit("/", 1)[1]]
+
+    document = openapi()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                media = operation["requestBody"]["content"]["application/json"]
+                model(media).model_validate(media["example"])
+            answers = [a for code, a in operation["responses"].items() if code.startswith("2")]
+            media = answers[0]["content"]["application/json"]
+            assert "example" in media, (method, path)
+            model(media).model_validate(media["example"])
+            if method == "post":
+                assert "Idempotency-Key" in [p["name"] for p in operation["parameters"]]

@@ -56,7 +56,13 @@ class ActivityResponse(BaseModel):
 document("/activity", "post",
          "Record customer activity (purchase, visit, sign-up...): one event, or {\"events\": [...]}",
          request=ActivityBatch, response=ActivityResponse, errors=(400, 401, 422),
-         scope="write:activity")
+         scope="write:activity", example={"events": [{
+             "kind": "purchase", "occurred_at": "2026-11-03T18:20:00Z", "source": "shop",
+             "external_id": "order-1234", "email": "lucia@example.com",
+             "data": {"amount": 59.9}}]},
+         response_example={"imported": 1, "duplicate": 0, "unmatched": 0, "rejected": 0,
+                           "results": [{"index": 0, "status": "imported", "reason": "",
+                                        "event_id": 17}]})
 
 
 @bp.post("/activity")

@@ -206,7 +206,9 @@ class TokenInfo(BaseModel):
     expires_at: datetime | None
 
 
-document("/me", "get", "The token making the call", response=TokenInfo)
+document("/me", "get", "The token making the call", response=TokenInfo, response_example={
+    "token_id": 4, "name": "crm bridge", "user": "ana@desk.example",
+    "scopes": ["read", "write:tickets"], "expires_at": None})
 
 
 @bp.get("/me")

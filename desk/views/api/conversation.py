@@ -220,9 +220,12 @@ def note_out(note: Note) -> dict:
                    created_at=note.created_at).model_dump(mode="json")
 
 
+NOTE_EXAMPLE = {"id": 9, "ticket_id": 7, "author_id": 5, "author_name": "Ana García",
+                "body": "@lead refund approved", "mentions": [2],
+                "created_at": "2026-11-02T10:05:00Z"}
 document("/tickets/{ticket_id}/notes", "get", "A ticket's internal notes, oldest first",
          response=NotePage, parameters=[TICKET_ID, *PAGE_PARAMS], errors=(400, 404, 422),
-         scope="read")
+         scope="read", response_example={"notes": [NOTE_EXAMPLE], "next_cursor": None})
 
 
 @bp.get("/tickets/<int:ticket_id>/notes")
@@ -240,7 +243,7 @@ document("/tickets/{ticket_id}/notes", "post",
          "Add an internal note as the token's user (never sent; @handles notify colleagues)",
          request=NoteIn, response=NoteOut, status=201, parameters=[TICKET_ID], errors=(404,),
          scope="write:tickets", as_user=True,
-         example={"body": "@ana the customer called too; refund approved"})
+         example={"body": "@lead refund approved"}, response_example=NOTE_EXAMPLE)
 
 
 @bp.post("/tickets/<int:ticket_id>/notes")
@@ -276,7 +279,11 @@ document("/tickets/{ticket_id}/suggestions", "get",
          "The canned replies suggested for the customer's latest messages, filled for this "
          "ticket (counted as suggested, as on the ticket page)",
          response=Suggestions, parameters=[TICKET_ID], errors=(404,), scope="read",
-         as_user=True)
+         as_user=True, response_example={
+             "customer_text": "¿Dónde está mi pedido?", "suggestions": [{
+                 "canned_reply_id": 1, "key": "order-status-es", "title": "Estado del pedido",
+                 "score": 87, "text": "¡Hola Lucía! Tu pedido está en camino.",
+                 "unfilled": []}]})
 
 
 @bp.get("/tickets/<int:ticket_id>/suggestions")

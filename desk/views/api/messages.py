@@ -28,7 +28,12 @@ document("/messages", "post",
          "Ingest comments, DMs or mentions from any network (one message or a batch of up to "
          "1,000); processed asynchronously, duplicates (same channel and message id) ignored",
          request=IngestBody, response=IngestResult, status=202, errors=(400, 401, 413, 422),
-         scope="write:messages")
+         scope="write:messages", example={
+             "channel": {"platform": "linkedin", "account_id": "brand-li"}, "kind": "comment",
+             "message_id": "urn:li:comment:7", "thread_id": "urn:li:share:3",
+             "author": {"id": "li-42", "name": "Marta Núñez"},
+             "text": "¿Cuándo vuelve a haber stock?", "sent_at": "2026-11-02T10:00:00Z"},
+         response_example={"accepted": 1, "new": 1, "duplicates": 0, "event_ids": [981]})
 
 
 @bp.post("/messages")

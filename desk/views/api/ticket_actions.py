@@ -18,7 +18,7 @@ from desk.views.access import audit_actor, token_required, token_scope, token_us
 from desk.views.api.base import agent_post, bp, optional_body, parse_body
 from desk.views.api.conversation import TICKET_ID
 from desk.views.api.spec import document
-from desk.views.api.tickets import TicketOut, ticket_out
+from desk.views.api.tickets import TICKET_EXAMPLE, TicketOut, ticket_out
 
 SCOPE = "write:tickets"
 
@@ -87,6 +87,12 @@ class EscalationList(BaseModel):
     escalations: list[EscalationOut]
 
 
+ESCALATION_EXAMPLE = {
+    "id": 3, "ticket_id": 7, "reason": "legal", "level": 2, "state": "open",
+    "note": "mentions a lawyer", "raised_by_id": 5, "rule": None,
+    "created_at": "2026-11-02T10:06:00Z", "ack_due_at": "2026-11-02T10:21:00Z",
+    "acknowledged_by_id": None, "acknowledged_at": None, "resolved_by_id": None,
+    "resolved_at": None, "resolution_note": None}
 ESCALATION_ID = {"name": "escalation_id", "in": "path", "required": True,
                  "schema": {"type": "integer", "minimum": 1}}
 
@@ -99,7 +105,8 @@ def _ticket_answer(ticket_id: int):
 
 def _action(path: str, summary: str, request=None, example=None, errors=(404,)):
     document(path, "post", summary, request=request, response=TicketOut,
-             parameters=[TICKET_ID], errors=errors, scope=SCOPE, as_user=True, example=example)
+             parameters=[TICKET_ID], errors=errors, scope=SCOPE, as_user=True, example=example,
+             response_example=TICKET_EXAMPLE)
 
 
 _action("/tickets/{ticket_id}/claim", "Take a free ticket (409 if someone else has it)")
@@ -190,7 +197,7 @@ document("/tickets/{ticket_id}/tags/{tag}", "delete", "Remove a tag (by name) fr
          response=TicketOut, parameters=[TICKET_ID, {
              "name": "tag", "in": "path", "required": True,
              "schema": {"type": "string", "minLength": 1, "maxLength": 60}}],
-         errors=(404,), scope=SCOPE, as_user=True)
+         errors=(404,), scope=SCOPE, as_user=True, response_example=TICKET_EXAMPLE)
 
 
 @bp.delete("/tickets/<int:ticket_id>/tags/<tag>")
@@ -214,7 +221,8 @@ def escalation_out(escalation) -> dict:
 
 
 document("/tickets/{ticket_id}/escalations", "get", "The ticket's escalations, newest first",
-         response=EscalationList, parameters=[TICKET_ID], errors=(404,), scope="read")
+         response=EscalationList, parameters=[TICKET_ID], errors=(404,), scope="read",
+         response_example={"escalations": [ESCALATION_EXAMPLE]})
 
 
 @bp.get("/tickets/<int:ticket_id>/escalations")
@@ -231,7 +239,8 @@ document("/tickets/{ticket_id}/escalations", "post",
          "Escalate to the team lead (level 1) or the SMM (level 2); once per reason and level "
          "(a repeat answers the first)", request=EscalateIn, response=EscalationOut, status=201,
          parameters=[TICKET_ID], errors=(404,), scope=SCOPE, as_user=True,
-         example={"reason": "legal", "level": 2, "note": "mentions a lawyer"})
+         example={"reason": "legal", "level": 2, "note": "mentions a lawyer"},
+         response_example=ESCALATION_EXAMPLE)
 
 
 @bp.post("/tickets/<int:ticket_id>/escalations")
@@ -246,7 +255,7 @@ def escalate(ticket_id):
 document("/escalations/{escalation_id}/acknowledge", "post",
          "Acknowledge an escalation (stops the reminders): team leads level 1, SMMs both",
          response=EscalationOut, parameters=[ESCALATION_ID], errors=(404,), scope=SCOPE,
-         as_user=True)
+         as_user=True, response_example=ESCALATION_EXAMPLE)
 
 
 @bp.post("/escalations/<int:escalation_id>/acknowledge")
@@ -259,7 +268,8 @@ def acknowledge(escalation_id):
 document("/escalations/{escalation_id}/resolve", "post",
          "Resolve an escalation with a note: team leads level 1, SMMs both",
          request=EscalationResolveIn, response=EscalationOut, parameters=[ESCALATION_ID],
-         errors=(404,), scope=SCOPE, as_user=True, example={"note": "refund sent"})
+         errors=(404,), scope=SCOPE, as_user=True, example={"note": "refund sent"},
+         response_example=ESCALATION_EXAMPLE)
 
 
 @bp.post("/escalations/<int:escalation_id>/resolve")

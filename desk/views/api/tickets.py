@@ -119,11 +119,25 @@ PARAMS = [{"name": name, "in": "query", "required": False, "schema": {"type": "s
     ("status", " | ".join(STATUSES)), ("channel", "channel id or platform name"),
     ("assignee", "user id, none or me"), ("limit", "1-200, default 50"),
     ("cursor", "next_cursor from the previous page"))]
+TICKET_EXAMPLE = {
+    "id": 7, "reference": "T-000007", "status": "open", "priority": "normal", "kind": "dm",
+    "channel_id": 1, "platform": "facebook", "customer_id": 3, "customer_name": "Lucía Pérez",
+    "assignee_id": 5, "subject": "¿Dónde está mi pedido?", "created_at": "2026-11-02T10:00:00Z",
+    "updated_at": "2026-11-02T10:03:00Z", "resolved_at": None, "resolution": None,
+    "resolution_reason": None, "escalated": False, "tags": ["orders"], "last_message_id": 41,
+    "sla": {"state": "on_track", "recorded_state": "on_track", "policy_id": 1,
+            "due_at": "2026-11-02T11:00:00Z", "warn_at": "2026-11-02T10:45:00Z",
+            "first_response_started_at": "2026-11-02T10:00:00Z",
+            "first_response_due_at": "2026-11-02T11:00:00Z", "first_response_at": None,
+            "first_responder_id": None, "clocks": []}}
 document("/tickets", "get", "Tickets with their SLA clock fields, newest first",
-         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422), scope="read")
+         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422), scope="read",
+         response_example={"tickets": [{k: v for k, v in TICKET_EXAMPLE.items()
+                                        if k != "last_message_id"}], "next_cursor": "dDo3"})
 document("/tickets/{ticket_id}", "get", "One ticket with every SLA clock", response=TicketOut,
          parameters=[{"name": "ticket_id", "in": "path", "required": True,
-                      "schema": {"type": "integer"}}], errors=(401, 404), scope="read")
+                      "schema": {"type": "integer"}}], errors=(401, 404), scope="read",
+         response_example=TICKET_EXAMPLE)
 
 
 def ticket_out(ticket: Ticket, now: datetime, with_clocks: bool = False) -> dict:
