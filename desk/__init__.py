@@ -69,6 +69,7 @@ def _load_areas() -> None:
     import desk.notify.webhooks  # noqa: F401
     import desk.channels.accounts  # noqa: F401
     import desk.customers.models  # noqa: F401
+    import desk.inbox.events  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
     import desk.inbox.tickets  # noqa: F401

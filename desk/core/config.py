@@ -72,6 +72,10 @@ class Defaults:
     OUTGOING_WEBHOOK_SECRET = ""  # whsec_<base64>; required when the URL is set
     OUTGOING_WEBHOOK_ALLOW_PRIVATE = False  # tests only: lets the SSRF guard reach loopback
     OUTGOING_WEBHOOK_RETRY_INTERVALS = "10,60,300,1800"  # seconds between delivery retries
+    # Which events go out, comma-separated patterns: escalation.*, ticket.created,
+    # ticket.assigned, ticket.resolved, message.created, reply.delivered, reply.failed,
+    # reply.recorded; "*" for all. The default keeps the escalation events only.
+    OUTGOING_WEBHOOK_EVENTS = "escalation.*"
     INBOUND_RESWEEP_SECONDS = 60
 
     SMTP_HOST = ""

@@ -72,8 +72,10 @@ def claim(ticket_id: int, actor: User, now: datetime, by: audit.Actor | None = N
         .execution_options(synchronize_session=False))
     if result.rowcount == 1:
         audit.record("ticket.claimed", ticket_id=ticket_id, user_id=actor.id, at=now, by=by)
+        ticket = _ticket(ticket_id)
+        signals.ticket_assigned.send(ticket, previous=None, now=now)
         db.session.commit()
-        return _ticket(ticket_id)
+        return ticket
     db.session.rollback()
     ticket = _ticket(ticket_id)
     if ticket.assignee_id == actor.id:
@@ -97,6 +99,7 @@ def assign(ticket_id: int, actor: User, assignee_id: int | None, now: datetime,
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
         _done("ticket.assigned" if assignee_id else "ticket.unassigned", ticket, actor, now, by,
               previous=previous, assignee=assignee_id)
+        signals.ticket_assigned.send(ticket, previous=previous, now=now)
     db.session.commit()
     return ticket
 
@@ -280,6 +283,7 @@ def _bulk_assign(tickets, actor: User, value: str | None, now: datetime) -> int:
             continue
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
         _done("ticket.assigned", ticket, actor, now, previous=previous, assignee=assignee_id)
+        signals.ticket_assigned.send(ticket, previous=previous, now=now)
         done += 1
     return done
 
@@ -307,6 +311,7 @@ def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: dat
     if ticket.assignee_id is None:
         ticket.assignee_id = actor.id
         _done("ticket.claimed", ticket, actor, now, by, via="reply")
+        signals.ticket_assigned.send(ticket, previous=None, now=now)
     else:
         ticket.updated_at = now
     return create_reply(ticket_id, actor.id, text, visibility, now,

@@ -181,6 +181,8 @@ def _finish(message: Message, state: str, now: datetime) -> str:
         message.delivered_at = now
     audit.record(f"reply_{state}", ticket_id=message.ticket_id, actor="system", at=now,
                  data={"message_id": message.id, "error": message.delivery_error})
+    if state in ("delivered", "recorded", "failed"):
+        signals.reply_finished.send(message.ticket, message=message, state=state, now=now)
     db.session.commit()
     log.info("reply %s %s", message.id, state)
     return state

@@ -19,6 +19,7 @@ import socket
 import ssl
 import uuid
 from datetime import datetime
+from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from flask import current_app
@@ -74,9 +75,20 @@ def _retry_intervals() -> list[int]:
     return [int(s) for s in str(current_app.config["OUTGOING_WEBHOOK_RETRY_INTERVALS"]).split(",")]
 
 
+def wanted(event_type: str) -> bool:
+    """Whether the endpoint takes this event: a URL is set and the type matches one of the
+    comma-separated patterns of DESK_OUTGOING_WEBHOOK_EVENTS ("ticket.*", "*")."""
+    config = current_app.config
+    if not config.get("OUTGOING_WEBHOOK_URL"):
+        return False
+    patterns = [p.strip() for p in str(config.get("OUTGOING_WEBHOOK_EVENTS", "")).split(",")]
+    return any(p and fnmatchcase(event_type, p) for p in patterns)
+
+
 def queue_event(event_type: str, data: dict, now: datetime) -> WebhookDelivery | None:
-    """Write the event to the outbox and send it after commit; None when no URL is set."""
-    if not current_app.config.get("OUTGOING_WEBHOOK_URL"):
+    """Write the event to the outbox and send it after commit; None when no URL is set or
+    the endpoint's event filter leaves this type out."""
+    if not wanted(event_type):
         return None
     delivery = WebhookDelivery(msg_id="msg_" + uuid.uuid4().hex, event_type=event_type,
                                payload={"type": event_type, "timestamp": now.isoformat(),

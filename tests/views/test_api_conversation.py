@@ -13,14 +13,18 @@ from desk.accounts.tokens import create_api_token
 from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
+from desk.core.types import MAX_ID
 from desk.escalation.crisis import Incident
 from desk.inbox.tickets import Message, Note, Ticket
+from desk.notify.webhooks import WebhookDelivery
 from desk.replies.library import library_changed
 from desk.replies.models import CannedReply
 from tests.factories import add_customer_message, make_channel, make_ticket
 from tests.fakeplatform import FakePlatform
+from tests.notify.test_webhooks_out import SECRET, Receiver, verify
 
 PROBLEM = "application/problem+json"
+MAX_SEEN = MAX_ID  # "I have seen everything": no collision
 
 
 @pytest.fixture
@@ -237,3 +241,72 @@ def test_canned_replies_and_suggestions(app_ctx, api, make_user):
     found = api("GET", f"/tickets/{ticket.id}/suggestions", token).get_json()
     assert found["suggestions"][0]["key"] == "order-status-es"
     assert found["suggestions"][0]["text"].startswith("¡Hola Lucía!")
+
+
+@pytest.fixture
+def subscriber(app, monkeypatch):
+    """A loopback endpoint taking the desk's signed events; events(patterns) configures them."""
+    server = Receiver()
+
+    def subscribe(patterns="*", allow_private=True):
+        monkeypatch.setitem(app.config, "OUTGOING_WEBHOOK_URL", server.url)
+        monkeypatch.setitem(app.config, "OUTGOING_WEBHOOK_SECRET", SECRET)
+        monkeypatch.setitem(app.config, "OUTGOING_WEBHOOK_ALLOW_PRIVATE", allow_private)
+        monkeypatch.setitem(app.config, "OUTGOING_WEBHOOK_RETRY_INTERVALS", "0,0,0")
+        monkeypatch.setitem(app.config, "OUTGOING_WEBHOOK_EVENTS", patterns)
+        return server
+    yield subscribe
+    server.close()
+
+
+def events_received(server) -> list[dict]:
+    return [verify(SECRET, headers, body) for headers, body in server.requests]
+
+
+def test_what_happens_goes_out_as_signed_events(app_ctx, api, fake, run_jobs, make_user,
+                                                subscriber):
+    server = subscriber("ticket.*, message.created, reply.*")
+    channel = make_channel("facebook", "page-2")
+    channel.access_token = "page-token"
+    db.session.commit()
+    ingest = {"channel": {"platform": "facebook", "account_id": "page-2"}, "kind": "dm",
+              "message_id": "mid-7", "author": {"id": "psid-7", "name": "Lucía Pérez"},
+              "text": "Hola", "sent_at": "2026-11-02T10:00:00Z"}
+    api("POST", "/messages", bearer(scopes=["write:messages"]), ingest)
+    run_jobs()
+    ticket_id = db.session.scalar(select(Ticket.id))
+    token = bearer(make_user("cm"))
+    api("POST", f"/tickets/{ticket_id}/claim", token)
+    api("POST", f"/tickets/{ticket_id}/replies", token,
+        {"text": "¡Hola!", "visibility": "private", "last_seen_message_id": MAX_SEEN})
+    run_jobs()
+    api("POST", f"/tickets/{ticket_id}/resolve", token)
+    run_jobs()
+    events = events_received(server)
+    assert [e["type"] for e in events] == [
+        "ticket.created", "message.created", "ticket.assigned", "message.created",
+        "reply.delivered", "ticket.resolved"]
+    assert {e["data"]["ticket"]["ticket_id"] for e in events} == {ticket_id}
+    assert [e["data"]["message"]["direction"] for e in events if e["type"] == "message.created"
+            ] == ["in", "out"]
+    delivered = events[4]["data"]["message"]
+    assert delivered["delivery_state"] == "delivered" and delivered["platform_message_id"]
+
+
+def test_the_event_filter_and_private_addresses(app_ctx, api, run_jobs, make_user, subscriber):
+    ticket = make_ticket()
+    token = bearer(make_user("cm"))
+    server = subscriber("ticket.resolved")
+    api("POST", f"/tickets/{ticket.id}/claim", token)  # filtered out: not even stored
+    api("POST", f"/tickets/{ticket.id}/resolve", token)
+    run_jobs()
+    assert [e["type"] for e in events_received(server)] == ["ticket.resolved"]
+    assert db.session.scalar(select(func.count(WebhookDelivery.id))) == 1
+    subscriber("*", allow_private=False)  # a loopback target is refused, never contacted
+    api("POST", f"/tickets/{ticket.id}/reopen", token)
+    api("POST", f"/tickets/{ticket.id}/resolve", token)
+    run_jobs()
+    assert len(server.requests) == 1
+    refused = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id > 1)).all()
+    assert [d.status for d in refused] == ["refused"]
+    assert "non-public" in refused[0].last_error

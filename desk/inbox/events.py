@@ -1,0 +1,66 @@
+"""Events out for what happens to tickets, through the signed outgoing webhook (the outbox in
+desk.notify.webhooks): ticket.created, ticket.assigned, ticket.resolved, message.created (in
+and out), reply.delivered / reply.recorded / reply.failed. Receivers of the domain signals,
+inside the publisher's transaction; nothing is built for a type the endpoint's filter
+(DESK_OUTGOING_WEBHOOK_EVENTS) leaves out."""
+from datetime import datetime
+
+from desk.core import signals
+from desk.core.extensions import db
+from desk.inbox.tickets import Message, Ticket
+from desk.notify.webhooks import queue_event, wanted
+
+
+def ticket_data(ticket: Ticket) -> dict:
+    return {"ticket_id": ticket.id, "reference": ticket.reference, "status": ticket.status,
+            "priority": ticket.priority, "kind": ticket.kind, "channel_id": ticket.channel_id,
+            "customer_id": ticket.customer_id, "assignee_id": ticket.assignee_id,
+            "subject": ticket.subject}
+
+
+def message_data(message: Message) -> dict:
+    if message.id is None:
+        db.session.flush()  # an ingest batch flushes at its end; the event needs the id now
+    return {"message_id": message.id, "direction": message.direction,
+            "visibility": message.visibility, "text": message.text,
+            "author_id": message.author_id, "customer_id": message.customer_id,
+            "automatic": message.automatic, "sent_at": message.sent_at.isoformat(),
+            "platform_message_id": message.platform_message_id,
+            "parent_platform_id": message.parent_platform_id,
+            "delivery_state": message.delivery_state, "delivery_error": message.delivery_error}
+
+
+def _send(event_type: str, ticket: Ticket, now: datetime, **extra) -> None:
+    if wanted(event_type):
+        queue_event(event_type, {"ticket": ticket_data(ticket), **{
+            name: build() for name, build in extra.items()}}, now)
+
+
+@signals.ticket_created.connect
+def on_ticket_created(ticket, now: datetime, message=None, **_) -> None:
+    _send("ticket.created", ticket, now)
+
+
+@signals.ticket_assigned.connect
+def on_ticket_assigned(ticket, now: datetime, previous=None, **_) -> None:
+    _send("ticket.assigned", ticket, now, previous_assignee_id=lambda: previous)
+
+
+@signals.ticket_resolved.connect
+def on_ticket_resolved(ticket, now: datetime, resolution=None, **_) -> None:
+    _send("ticket.resolved", ticket, now, resolution=lambda: resolution)
+
+
+@signals.customer_message.connect
+def on_customer_message(ticket, message, now: datetime, **_) -> None:
+    _send("message.created", ticket, now, message=lambda: message_data(message))
+
+
+@signals.reply_created.connect
+def on_reply_created(ticket, message, now: datetime, **_) -> None:
+    _send("message.created", ticket, now, message=lambda: message_data(message))
+
+
+@signals.reply_finished.connect
+def on_reply_finished(ticket, message, state: str, now: datetime, **_) -> None:
+    _send(f"reply.{state}", ticket, now, message=lambda: message_data(message))
