@@ -22,6 +22,8 @@ reply_created = _signals.signal("reply-created")
 # An agent reply was released for delivery (not held, or approved): the customer has been
 # answered as far as the SLA clock is concerned. kwargs: message, now
 reply_released = _signals.signal("reply-released")
+# A reply on a network without an adapter was handed to its bridge. kwargs: message, now
+reply_bridged = _signals.signal("reply-bridged")
 # A reply's delivery ended: delivered, recorded (sandbox, no adapter) or failed.
 # kwargs: message, state, now
 reply_finished = _signals.signal("reply-finished")

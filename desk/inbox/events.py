@@ -1,6 +1,7 @@
 """Events out for what happens to tickets, through the signed outgoing webhook (the outbox in
 desk.notify.webhooks): ticket.created, ticket.assigned, ticket.resolved, message.created (in
-and out), reply.delivered / reply.recorded / reply.failed. Receivers of the domain signals,
+and out), reply.delivered / reply.recorded / reply.failed, and reply.bridge (a reply for the
+bridge of a network without an adapter). Receivers of the domain signals,
 inside the publisher's transaction; nothing is built for a type the endpoint's filter
 (DESK_OUTGOING_WEBHOOK_EVENTS) leaves out."""
 from datetime import datetime
@@ -59,6 +60,19 @@ def on_customer_message(ticket, message, now: datetime, **_) -> None:
 @signals.reply_created.connect
 def on_reply_created(ticket, message, now: datetime, **_) -> None:
     _send("message.created", ticket, now, message=lambda: message_data(message))
+
+
+@signals.reply_bridged.connect
+def on_reply_bridged(ticket, message, now: datetime, **_) -> None:
+    """What the bridge needs to post the reply, and where to confirm it."""
+    identity = next((i for i in ticket.customer.identities
+                     if i.platform == ticket.channel.platform), None)
+    queue_event("reply.bridge", {
+        "ticket": ticket_data(ticket), "message": message_data(message),
+        "channel": {"platform": ticket.channel.platform, "account_id": ticket.channel.account_id},
+        "recipient_id": identity.platform_user_id if identity else None,
+        "thread_id": ticket.thread_key,
+        "confirm": f"/api/v1/tickets/{ticket.id}/messages/{message.id}/delivery"}, now)
 
 
 @signals.reply_finished.connect

@@ -14,7 +14,8 @@ from desk.customers.models import Customer
 STATUSES = ("open", "pending", "resolved")  # pending = waiting on the customer
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_STATES = ("on_track", "at_risk", "breached", "met", "late", "waived")
-DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "recorded")
+# "bridge": handed to the bridge of a network without an adapter, waiting for its word.
+DELIVERY_STATES = ("pending", "sending", "retrying", "delivered", "failed", "recorded", "bridge")
 # The clock states that still run; the inbox orders these by due time (partial index below).
 RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
 

@@ -310,3 +310,59 @@ def test_the_event_filter_and_private_addresses(app_ctx, api, run_jobs, make_use
     refused = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id > 1)).all()
     assert [d.status for d in refused] == ["refused"]
     assert "non-public" in refused[0].last_error
+
+
+def test_a_linkedin_reply_goes_through_the_bridge_and_is_confirmed(app_ctx, api, run_jobs,
+                                                                   make_user, subscriber):
+    server = subscriber("reply.*")
+    make_channel("linkedin", "brand-li")
+    bridge = bearer(scopes=["write:messages"])  # the integration that brings LinkedIn in
+    api("POST", "/messages", bridge, {
+        "channel": {"platform": "linkedin", "account_id": "brand-li"}, "kind": "comment",
+        "message_id": "urn:li:comment:1", "thread_id": "urn:li:share:9",
+        "author": {"id": "li-42", "name": "Marta Núñez"}, "text": "¿Hay stock?"})
+    run_jobs()
+    ticket_id = db.session.scalar(select(Ticket.id))
+    token = bearer(make_user("cm"))
+    reply = api("POST", f"/tickets/{ticket_id}/replies", token,
+                {"text": "¡Sí, desde el lunes!", "last_seen_message_id": MAX_SEEN}).get_json()
+    run_jobs()
+    message_path = f"/tickets/{ticket_id}/messages/{reply['id']}"
+    assert api("GET", message_path, token).get_json()["delivery_state"] == "bridge"
+    [handed] = events_received(server)
+    assert handed["type"] == "reply.bridge"
+    assert handed["data"]["message"]["text"] == "¡Sí, desde el lunes!"
+    assert handed["data"]["message"]["parent_platform_id"] == "urn:li:comment:1"
+    assert handed["data"]["channel"] == {"platform": "linkedin", "account_id": "brand-li"}
+    assert handed["data"]["confirm"] == "/api/v1" + message_path + "/delivery"
+
+    confirm = {"state": "delivered", "platform_message_id": "urn:li:comment:2"}
+    assert api("POST", message_path + "/delivery", token, confirm).status_code == 403  # scope
+    done = api("POST", message_path + "/delivery", bridge, confirm, key="confirm-1")
+    assert done.status_code == 200 and done.get_json()["delivery_state"] == "delivered"
+    assert api("POST", message_path + "/delivery", bridge, confirm).status_code == 200  # again
+    late = api("POST", message_path + "/delivery", bridge, {"state": "failed", "error": "x"})
+    assert late.status_code == 409 and late.mimetype == PROBLEM
+    run_jobs()
+    assert [e["type"] for e in events_received(server)] == ["reply.bridge", "reply.delivered"]
+    shown = api("GET", message_path, token).get_json()
+    assert (shown["delivery_state"], shown["platform_message_id"]) == (
+        "delivered", "urn:li:comment:2")
+
+
+def test_a_bridge_can_say_a_reply_failed_and_without_one_replies_are_recorded(
+        app_ctx, api, run_jobs, make_user, subscriber):
+    ticket = make_ticket(channel=make_channel("linkedin", "li-2"), kind="comment")
+    token = bearer(make_user("cm"))
+    body = {"text": "Hola", "last_seen_message_id": MAX_SEEN}
+    unbridged = api("POST", f"/tickets/{ticket.id}/replies", token, body).get_json()
+    run_jobs()
+    assert db.session.get(Message, unbridged["id"]).delivery_state == "recorded"
+    subscriber("reply.bridge")
+    bridged = api("POST", f"/tickets/{ticket.id}/replies", token, body).get_json()
+    run_jobs()
+    failed = api("POST", f"/tickets/{ticket.id}/messages/{bridged['id']}/delivery",
+                 bearer(scopes=["write:messages"]),
+                 {"state": "failed", "error": "LinkedIn: comment thread locked"}).get_json()
+    assert (failed["delivery_state"], failed["delivery_error"]) == (
+        "failed", "LinkedIn: comment thread locked")

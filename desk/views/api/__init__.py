@@ -2,6 +2,7 @@
 from desk.views.api import (  # noqa: F401
     activity,
     base,
+    bridge,
     conversation,
     messages,
     reports,
