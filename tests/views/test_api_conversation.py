@@ -2,7 +2,9 @@
 read, claim, a reply whose Idempotency-Key is sent twice and which is delivered once,
 resolve); the interface's rules (roles, collisions, crisis holds) hold for tokens too;
 problem details, idempotency keys, cursor pages and rate limits."""
+import importlib.util
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -366,3 +368,26 @@ def test_a_bridge_can_say_a_reply_failed_and_without_one_replies_are_recorded(
                  {"state": "failed", "error": "LinkedIn: comment thread locked"}).get_json()
     assert (failed["delivery_state"], failed["delivery_error"]) == (
         "failed", "LinkedIn: comment thread locked")
+
+
+def test_the_example_client_in_the_docs_drives_a_conversation(app_ctx, live_server, make_user):
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "desk_client.py"
+    spec = importlib.util.spec_from_file_location("desk_client", path)
+    client = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(client)
+    for text in ("uno", "dos", "tres"):
+        make_ticket(text)
+    agent = make_user("cm")
+    desk = client.Desk(live_server, bearer(agent)["Authorization"].split()[1], retries=0)
+    tickets = list(desk.pages("/tickets", "tickets", limit=2))
+    assert [t["subject"] for t in tickets] == ["tres", "dos", "uno"]
+    ticket_id = tickets[0]["id"]
+    seen = desk.messages(ticket_id)[-1]["id"]
+    desk.post(f"/tickets/{ticket_id}/claim")
+    sent = desk.reply(ticket_id, "¡Hola!", last_seen=seen, visibility="private", key="once")
+    assert desk.reply(ticket_id, "¡Hola!", last_seen=seen, visibility="private",
+                      key="once") == sent
+    with pytest.raises(client.DeskProblem) as collision:
+        desk.reply(ticket_id, "¿Otra?", last_seen=seen, visibility="private")
+    assert collision.value.problem["status"] == 409
+    assert db.session.scalar(select(func.count(Message.id)).where(Message.direction == "out")) == 1
