@@ -1,7 +1,8 @@
 """Events out for what happens to tickets, through the signed outgoing webhook (the outbox in
 desk.notify.webhooks): ticket.created, ticket.assigned, ticket.resolved, message.created (in
-and out), reply.delivered / reply.recorded / reply.failed, and reply.bridge (a reply for the
-bridge of a network without an adapter). Receivers of the domain signals,
+and out), reply.delivered / reply.recorded / reply.failed, reply.bridge (a reply for the
+bridge of a network without an adapter), sla.warning and sla.breached. (Escalations, incidents
+and surveys send theirs from their own areas.) Receivers of the domain signals,
 inside the publisher's transaction; nothing is built for a type the endpoint's filter
 (DESK_OUTGOING_WEBHOOK_EVENTS) leaves out."""
 from datetime import datetime
@@ -78,3 +79,18 @@ def on_reply_bridged(ticket, message, now: datetime, **_) -> None:
 @signals.reply_finished.connect
 def on_reply_finished(ticket, message, state: str, now: datetime, **_) -> None:
     _send(f"reply.{state}", ticket, now, message=lambda: message_data(message))
+
+
+def _clock_data(clock) -> dict:
+    return {"kind": clock.kind, "cycle": clock.cycle, "due_at": clock.due_at.isoformat(),
+            "warn_at": clock.warn_at.isoformat(), "target_minutes": clock.target_minutes}
+
+
+@signals.sla_warned.connect
+def on_sla_warned(ticket, now: datetime, clock=None, **_) -> None:
+    _send("sla.warning", ticket, now, clock=lambda: _clock_data(clock))
+
+
+@signals.sla_breached.connect
+def on_sla_breached(ticket, now: datetime, clock=None, **_) -> None:
+    _send("sla.breached", ticket, now, clock=lambda: _clock_data(clock))

@@ -21,9 +21,11 @@ from desk.inbox.tickets import Message, Note, Ticket
 from desk.notify.webhooks import WebhookDelivery
 from desk.replies.library import library_changed
 from desk.replies.models import CannedReply
+from desk.sla.sweep import sweep as sweep_sla
 from tests.factories import add_customer_message, make_channel, make_ticket
 from tests.fakeplatform import FakePlatform
 from tests.notify.test_webhooks_out import SECRET, Receiver, verify
+from workers.feedback import send_survey
 
 PROBLEM = "application/problem+json"
 MAX_SEEN = MAX_ID  # "I have seen everything": no collision
@@ -267,7 +269,7 @@ def events_received(server) -> list[dict]:
 
 def test_what_happens_goes_out_as_signed_events(app_ctx, api, fake, run_jobs, make_user,
                                                 subscriber):
-    server = subscriber("ticket.*, message.created, reply.*")
+    server = subscriber("ticket.*, message.created, reply.*, survey.*")
     channel = make_channel("facebook", "page-2")
     channel.access_token = "page-token"
     db.session.commit()
@@ -284,15 +286,35 @@ def test_what_happens_goes_out_as_signed_events(app_ctx, api, fake, run_jobs, ma
     run_jobs()
     api("POST", f"/tickets/{ticket_id}/resolve", token)
     run_jobs()
+    assert send_survey(ticket_id) == "sent"  # the job the resolution scheduled, run now
+    api("POST", "/messages", bearer(scopes=["write:messages"]), {
+        **ingest, "message_id": "mid-8", "text": "5"})  # the customer's rating, by DM
+    run_jobs()
     events = events_received(server)
-    assert [e["type"] for e in events] == [
+    assert [e["type"] for e in events][:6] == [
         "ticket.created", "message.created", "ticket.assigned", "message.created",
         "reply.delivered", "ticket.resolved"]
-    assert {e["data"]["ticket"]["ticket_id"] for e in events} == {ticket_id}
-    assert [e["data"]["message"]["direction"] for e in events if e["type"] == "message.created"
-            ] == ["in", "out"]
+    [answered] = [e["data"] for e in events if e["type"] == "survey.answered"]
+    assert (answered["ticket_id"], answered["rating"], answered["via"]) == (ticket_id, 5, "dm")
+    assert {e["data"]["ticket"]["ticket_id"] for e in events[:6]} == {ticket_id}
+    assert [(e["data"]["message"]["direction"], e["data"]["message"]["automatic"])
+            for e in events if e["type"] == "message.created"
+            ] == [("in", False), ("out", False), ("out", True)]  # the reply, then the survey
     delivered = events[4]["data"]["message"]
     assert delivered["delivery_state"] == "delivered" and delivered["platform_message_id"]
+
+
+def test_sla_events_go_out(app_ctx, run_jobs, subscriber):
+    server = subscriber("sla.*")
+    start = clock_now()
+    ticket = make_ticket(now=start)  # the default policy: warned at 45 minutes, due at 60
+    sweep_sla(start + timedelta(minutes=50))
+    sweep_sla(start + timedelta(minutes=61))
+    run_jobs()
+    events = events_received(server)
+    assert [e["type"] for e in events] == ["sla.warning", "sla.breached"]
+    assert events[1]["data"]["ticket"]["ticket_id"] == ticket.id
+    assert events[1]["data"]["clock"]["kind"] == "first"
 
 
 def test_the_event_filter_and_private_addresses(app_ctx, api, run_jobs, make_user, subscriber):
