@@ -24,9 +24,11 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from rq import Retry
-from sqlalchemy import JSON, String, Text
+from sqlalchemy import JSON, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from desk.accounts import audit
+from desk.core.errors import Conflict, NotFound
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
 from desk.core.types import UTCDateTime
@@ -95,9 +97,33 @@ def queue_event(event_type: str, data: dict, now: datetime) -> WebhookDelivery |
                                         "data": data}, created_at=now)
     db.session.add(delivery)
     db.session.flush()
+    _enqueue(delivery)
+    return delivery
+
+
+def _enqueue(delivery: WebhookDelivery) -> None:
     intervals = _retry_intervals()
     enqueue_after_commit("notify", "workers.escalations.deliver_webhook", delivery.id,
                          retry=Retry(max=len(intervals), interval=intervals))
+
+
+def replay(delivery_id: int, now: datetime, by: audit.Actor | None = None) -> WebhookDelivery:
+    """Send a finished delivery again, with its webhook-id (receivers drop what they already
+    have) and a fresh round of retries; audited. Conflict while it is still pending. Commits."""
+    delivery = db.session.scalar(select(WebhookDelivery).where(
+        WebhookDelivery.id == delivery_id).with_for_update())
+    if delivery is None:
+        raise NotFound(f"no webhook delivery {delivery_id}")
+    if delivery.status == "pending":
+        raise Conflict("this delivery is still being sent")
+    previous = delivery.status
+    delivery.status, delivery.attempts, delivery.last_error = "pending", 0, None
+    delivery.response_status = delivery.delivered_at = None
+    audit.record("webhook.replayed", at=now, by=by, object_type="webhook_delivery",
+                 object_id=delivery.id, data={"event_type": delivery.event_type,
+                                              "previous": previous})
+    _enqueue(delivery)
+    db.session.commit()
     return delivery
 
 

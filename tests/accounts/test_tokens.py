@@ -164,7 +164,7 @@ def test_the_command_takes_scopes_and_an_expiry(app, make_user):
         assert feed.expires_at - feed.created_at == timedelta(days=90)
         assert dated.expires_at.isoformat() == "2099-06-30T00:00:00+00:00"
         assert dated.scope_list == ["read", "write:messages", "write:activity", "reports",
-                                    "write:tickets"]
+                                    "write:tickets", "admin:webhooks"]
 
 
 def test_the_openapi_description_names_each_operations_scope(client):

@@ -413,3 +413,27 @@ def test_the_example_client_in_the_docs_drives_a_conversation(app_ctx, live_serv
         desk.reply(ticket_id, "¿Otra?", last_seen=seen, visibility="private")
     assert collision.value.problem["status"] == 409
     assert db.session.scalar(select(func.count(Message.id)).where(Message.direction == "out")) == 1
+
+
+def test_admins_read_the_delivery_log_and_replay_a_failed_delivery(app_ctx, api, run_jobs,
+                                                                   make_user, subscriber):
+    server = subscriber("ticket.resolved")
+    server.statuses[:] = [404]  # the receiver refuses it: failed, not retried
+    ticket = make_ticket()
+    agent = bearer(make_user("cm"))
+    api("POST", f"/tickets/{ticket.id}/resolve", agent)
+    run_jobs()
+    admin = bearer(make_user("admin"))
+    assert api("GET", "/webhooks/deliveries", agent).status_code == 403  # admins only
+    [failed] = api("GET", "/webhooks/deliveries?status=failed", admin).get_json()["deliveries"]
+    assert (failed["event_type"], failed["last_error"]) == ("ticket.resolved", "HTTP 404")
+    server.statuses[:] = [204]
+    replayed = api("POST", f"/webhooks/deliveries/{failed['id']}/replay", admin)
+    assert replayed.status_code == 200 and replayed.get_json()["status"] == "pending"
+    run_jobs()
+    [done] = api("GET", "/webhooks/deliveries", admin).get_json()["deliveries"]
+    assert done["status"] == "delivered"
+    ids = [headers["webhook-id"] for headers, _body in server.requests]
+    assert ids == [failed["msg_id"]] * 2  # the same webhook-id: receivers drop a duplicate
+    assert db.session.scalar(select(AuditEvent.source).where(
+        AuditEvent.action == "webhook.replayed")) == "api"

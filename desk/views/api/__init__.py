@@ -8,6 +8,7 @@ from desk.views.api import (  # noqa: F401
     reports,
     ticket_actions,
     tickets,
+    webhooks,
 )
 
 bp = base.bp
