@@ -437,3 +437,36 @@ def test_admins_read_the_delivery_log_and_replay_a_failed_delivery(app_ctx, api,
     assert ids == [failed["msg_id"]] * 2  # the same webhook-id: receivers drop a duplicate
     assert db.session.scalar(select(AuditEvent.source).where(
         AuditEvent.action == "webhook.replayed")) == "api"
+
+
+def test_endpoints_subscribe_with_their_own_filter_and_secret(app_ctx, api, run_jobs, make_user,
+                                                             monkeypatch):
+    monkeypatch.setitem(app_ctx.config, "OUTGOING_WEBHOOK_RETRY_INTERVALS", "0,0,0")
+    first, second = Receiver(), Receiver()
+    try:
+        admin = bearer(make_user("admin"))
+        refused = api("POST", "/webhooks/endpoints", admin, {"url": first.url, "events": "*"})
+        assert refused.status_code == 400 and "non-public" in refused.get_json()["detail"]
+        made = [api("POST", "/webhooks/endpoints", admin, {
+            "url": server.url, "events": events, "allow_private": True}).get_json()
+            for server, events in ((first, "ticket.resolved"), (second, "ticket.*"))]
+        assert api("GET", "/webhooks/endpoints", bearer(make_user("lead"))).status_code == 403
+        ticket = make_ticket()
+        agent = bearer(make_user("cm"))
+        api("POST", f"/tickets/{ticket.id}/claim", agent)
+        api("POST", f"/tickets/{ticket.id}/resolve", agent)
+        run_jobs()
+        got = [[verify(made[i]["secret"], h, b)["type"] for h, b in server.requests]
+               for i, server in enumerate((first, second))]
+        assert got == [["ticket.resolved"], ["ticket.assigned", "ticket.resolved"]]
+        assert api("DELETE", f"/webhooks/endpoints/{made[1]['id']}", admin).get_json()["active"] \
+            is False
+        api("POST", f"/tickets/{ticket.id}/reopen", agent)
+        api("POST", f"/tickets/{ticket.id}/resolve", agent)
+        run_jobs()
+        assert (len(first.requests), len(second.requests)) == (2, 2)
+        logged = api("GET", "/webhooks/deliveries", admin).get_json()["deliveries"]
+        assert {d["endpoint_id"] for d in logged} == {made[0]["id"], made[1]["id"]}
+    finally:
+        first.close()
+        second.close()

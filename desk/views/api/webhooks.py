@@ -1,5 +1,6 @@
-"""The outgoing events' delivery log for admins: what was sent where with which outcome, and
-a replay of a delivery (same webhook-id, fresh retries)."""
+"""The outgoing events for admins: endpoints subscribed with an event filter (a private or
+loopback address only when the admin allows it), the delivery log (what was sent where with
+which outcome) and a replay of a delivery (same webhook-id, fresh retries)."""
 from datetime import datetime
 from typing import Literal
 
@@ -9,9 +10,16 @@ from sqlalchemy import select
 
 from desk.core.clock import now as clock_now
 from desk.core.errors import problem
-from desk.notify.webhooks import WebhookDelivery, replay
+from desk.core.extensions import db
+from desk.notify.webhooks import (
+    WebhookDelivery,
+    WebhookEndpoint,
+    add_endpoint,
+    remove_endpoint,
+    replay,
+)
 from desk.views.access import audit_actor, token_required, token_scope
-from desk.views.api.base import PAGE_PARAMS, bp, decode_cursor, id_page, idempotent
+from desk.views.api.base import PAGE_PARAMS, bp, decode_cursor, id_page, idempotent, parse_body
 from desk.views.api.spec import document
 
 SCOPE = "admin:webhooks"
@@ -25,8 +33,38 @@ class DeliveryQuery(BaseModel):
     cursor: str | None = Field(None, max_length=100)
 
 
+class EndpointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=500, description="http(s); checked now and at "
+                                                               "every delivery")
+    events: str = Field("*", min_length=1, max_length=500, description=(
+        "comma-separated event types or patterns: ticket.*, message.created, reply.*, sla.*, "
+        "survey.answered, escalation.*, incident.opened, reply.bridge; * for all"))
+    allow_private: bool = Field(False, description="let it be a private or loopback address")
+    description: str = Field("", max_length=120)
+
+
+class EndpointOut(BaseModel):
+    id: int
+    url: str
+    events: str
+    allow_private: bool
+    description: str
+    active: bool
+    created_at: datetime
+
+
+class EndpointCreated(EndpointOut):
+    secret: str = Field(description="whsec_...: verifies the webhook-signature; shown once")
+
+
+class EndpointList(BaseModel):
+    endpoints: list[EndpointOut]
+
+
 class WebhookDeliveryOut(BaseModel):
     id: int
+    endpoint_id: int | None = Field(description="null: DESK_OUTGOING_WEBHOOK_URL")
     msg_id: str = Field(description="the webhook-id header, the same on every attempt")
     event_type: str
     status: str
@@ -43,7 +81,7 @@ class WebhookDeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-EXAMPLE = {"id": 12, "msg_id": "msg_6f1c0e2b9a4d4f0c8e1b2a3c4d5e6f70", "event_type":
+EXAMPLE = {"id": 12, "endpoint_id": 2, "msg_id": "msg_6f1c0e2b9a4d4f0c8e1b2a3c4d5e6f70", "event_type":
            "ticket.resolved", "status": "failed", "attempts": 5, "last_error": "HTTP 503",
            "response_status": 503, "created_at": "2026-12-01T10:00:00Z", "delivered_at": None,
            "payload": {"type": "ticket.resolved", "timestamp": "2026-12-01T10:00:00+00:00",
@@ -100,3 +138,63 @@ document("/webhooks/deliveries/{delivery_id}/replay", "post",
 @idempotent
 def replay_delivery(delivery_id):
     return jsonify(_out(replay(delivery_id, clock_now(), by=audit_actor())))
+
+
+ENDPOINT_EXAMPLE = {"id": 2, "url": "https://bridge.example.com/desk-events",
+                    "events": "ticket.*, reply.bridge", "allow_private": False,
+                    "description": "LinkedIn bridge", "active": True,
+                    "created_at": "2026-12-01T09:00:00Z"}
+ENDPOINT_ID = {"name": "endpoint_id", "in": "path", "required": True,
+               "schema": {"type": "integer", "minimum": 1}}
+
+
+def _endpoint_out(endpoint: WebhookEndpoint) -> dict:
+    return EndpointOut.model_validate(endpoint, from_attributes=True).model_dump(mode="json")
+
+
+document("/webhooks/endpoints", "get", "The endpoints subscribed to events",
+         response=EndpointList, scope=SCOPE, response_example={"endpoints": [ENDPOINT_EXAMPLE]})
+
+
+@bp.get("/webhooks/endpoints")
+@token_required
+@token_scope(SCOPE)
+def list_endpoints():
+    rows = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))
+                              .order_by(WebhookEndpoint.id))
+    return jsonify(endpoints=[_endpoint_out(e) for e in rows])
+
+
+document("/webhooks/endpoints", "post",
+         "Subscribe an endpoint to events (signed per Standard Webhooks with its own secret, "
+         "shown once); a private or loopback address is refused unless allow_private",
+         request=EndpointIn, response=EndpointCreated, status=201, scope=SCOPE,
+         example={"url": "https://bridge.example.com/desk-events",
+                  "events": "ticket.*, reply.bridge", "description": "LinkedIn bridge"},
+         response_example={**ENDPOINT_EXAMPLE, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+
+
+@bp.post("/webhooks/endpoints")
+@token_required
+@token_scope(SCOPE)
+@idempotent
+def create_endpoint():
+    body = parse_body(EndpointIn)
+    endpoint, secret = add_endpoint(body.url, body.events, clock_now(),
+                                    allow_private=body.allow_private,
+                                    description=body.description, by=audit_actor())
+    return jsonify({**_endpoint_out(endpoint), "secret": secret}), 201
+
+
+document("/webhooks/endpoints/{endpoint_id}", "delete",
+         "Unsubscribe an endpoint (its deliveries stay in the log)", response=EndpointOut,
+         parameters=[ENDPOINT_ID], errors=(404,), scope=SCOPE, response_example={
+             **ENDPOINT_EXAMPLE, "active": False})
+
+
+@bp.delete("/webhooks/endpoints/<int:endpoint_id>")
+@token_required
+@token_scope(SCOPE)
+def delete_endpoint(endpoint_id):
+    remove_endpoint(endpoint_id, clock_now(), by=audit_actor())
+    return jsonify(_endpoint_out(db.session.get(WebhookEndpoint, endpoint_id)))
