@@ -1,5 +1,6 @@
 """Events out for what happens to tickets, through the signed outgoing webhook (the outbox in
-desk.notify.webhooks): ticket.created, ticket.assigned, ticket.resolved, message.created (in
+desk.notify.webhooks): ticket.created, ticket.updated (priority, reopened), ticket.assigned,
+ticket.resolved, message.created (in
 and out), reply.delivered / reply.recorded / reply.failed, reply.bridge (a reply for the
 bridge of a network without an adapter), sla.warning and sla.breached. (Escalations, incidents
 and surveys send theirs from their own areas.) Receivers of the domain signals,
@@ -51,6 +52,16 @@ def on_ticket_assigned(ticket, now: datetime, previous=None, **_) -> None:
 @signals.ticket_resolved.connect
 def on_ticket_resolved(ticket, now: datetime, resolution=None, **_) -> None:
     _send("ticket.resolved", ticket, now, resolution=lambda: resolution)
+
+
+@signals.ticket_priority_changed.connect
+def on_priority_changed(ticket, now: datetime, previous=None, **_) -> None:
+    _send("ticket.updated", ticket, now, change=lambda: {"priority": [previous, ticket.priority]})
+
+
+@signals.ticket_reopened.connect
+def on_reopened(ticket, now: datetime, **_) -> None:
+    _send("ticket.updated", ticket, now, change=lambda: {"status": ["resolved", ticket.status]})
 
 
 @signals.customer_message.connect

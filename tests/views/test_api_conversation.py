@@ -322,6 +322,7 @@ def test_the_event_filter_and_private_addresses(app_ctx, api, run_jobs, make_use
     token = bearer(make_user("cm"))
     server = subscriber("ticket.resolved")
     api("POST", f"/tickets/{ticket.id}/claim", token)  # filtered out: not even stored
+    api("POST", f"/tickets/{ticket.id}/priority", token, {"priority": "high"})
     api("POST", f"/tickets/{ticket.id}/resolve", token)
     run_jobs()
     assert [e["type"] for e in events_received(server)] == ["ticket.resolved"]
@@ -331,8 +332,11 @@ def test_the_event_filter_and_private_addresses(app_ctx, api, run_jobs, make_use
     api("POST", f"/tickets/{ticket.id}/resolve", token)
     run_jobs()
     assert len(server.requests) == 1
-    refused = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id > 1)).all()
-    assert [d.status for d in refused] == ["refused"]
+    refused = db.session.scalars(select(WebhookDelivery).where(WebhookDelivery.id > 1)
+                                 .order_by(WebhookDelivery.id)).all()
+    assert [(d.event_type, d.status) for d in refused] == [
+        ("ticket.updated", "refused"), ("ticket.resolved", "refused")]
+    assert refused[0].payload["data"]["change"] == {"status": ["resolved", "open"]}
     assert "non-public" in refused[0].last_error
 
 
