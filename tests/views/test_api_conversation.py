@@ -474,3 +474,12 @@ def test_endpoints_subscribe_with_their_own_filter_and_secret(app_ctx, api, run_
     finally:
         first.close()
         second.close()
+
+
+def test_a_date_a_validator_cannot_move_is_a_422_not_a_500(app_ctx, api):
+    make_channel("tiktok", "tt-1")
+    answer = api("POST", "/messages", bearer(scopes=["write:messages"]), {
+        "channel": {"platform": "tiktok", "account_id": "tt-1"}, "kind": "dm",
+        "message_id": "m-1", "author": {"id": "u-1"}, "sent_at": "0001-01-01T00:00:00+01:00"},
+        key="old-date")
+    assert answer.status_code == 422 and answer.mimetype == PROBLEM

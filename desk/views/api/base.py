@@ -43,6 +43,8 @@ def parse_body(model: type[BaseModel]):
         return model.model_validate(data)
     except ValidationError as exc:
         raise BadBody(problem(422, "the body does not match the schema", details=_details(exc)))
+    except OverflowError:  # a validator's date arithmetic past year 1 or 9999
+        raise BadBody(problem(422, "the body does not match the schema: a date is out of range"))
 
 
 def optional_body(model: type[BaseModel]):
