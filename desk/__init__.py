@@ -59,6 +59,7 @@ def _load_areas() -> None:
     # Local for the reason given in create_app; in the order of the flow, not sorted.
     # isort: off
     import desk.accounts.audit  # noqa: F401
+    import desk.accounts.idempotency  # noqa: F401
     import desk.accounts.passwords  # noqa: F401
     import desk.accounts.sessions  # noqa: F401
     import desk.accounts.tokens  # noqa: F401
@@ -68,6 +69,7 @@ def _load_areas() -> None:
     import desk.notify.webhooks  # noqa: F401
     import desk.channels.accounts  # noqa: F401
     import desk.customers.models  # noqa: F401
+    import desk.inbox.events  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
     import desk.inbox.snooze  # noqa: F401

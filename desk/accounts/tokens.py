@@ -27,6 +27,11 @@ SCOPES = {
     "write:messages": "smm",   # POST /messages: bring another network's messages in
     "write:activity": "smm",   # POST /activity: purchases and visits that feed retention
     "reports": "smm",          # GET /reports/service: the service report, SMM-only on the page
+    # Replies, notes, claim/assign, resolve/reopen, tags, priority, escalations: what any agent
+    # does on the ticket page; the services' own rules (assigning others, acknowledging) apply.
+    "write:tickets": "cm",
+    # The outgoing webhook's delivery log, and replaying a delivery: admins only.
+    "admin:webhooks": "admin",
 }
 LAST_USED_EVERY = timedelta(minutes=1)  # last_used_at is written at most this often
 MAX_SCOPES_LENGTH = 200

@@ -1,7 +1,7 @@
 """Users, roles, passwords and sign-in; the loader that admits only live server-side sessions."""
 import secrets
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError

@@ -40,6 +40,7 @@ class Defaults:
     PASSWORD_HASH_TIME_COST = 3
     PASSWORD_HASH_MEMORY_KIB = 65536
     LOGIN_RATE_LIMIT = "20 per minute"  # failed sign-ins (and reset requests) per address
+    API_RATE_LIMIT = "300 per minute"  # calls per API token, every /api/v1 operation together
     SESSION_IDLE_MINUTES = 720  # a session unused this long ends (sign in again)
     REMEMBER_DAYS = 30  # "keep me signed in": the cookie's life and the idle limit
     RATELIMIT_HEADERS_ENABLED = True
@@ -82,6 +83,10 @@ class Defaults:
     OUTGOING_WEBHOOK_SECRET = ""  # whsec_<base64>; required when the URL is set
     OUTGOING_WEBHOOK_ALLOW_PRIVATE = False  # tests only: lets the SSRF guard reach loopback
     OUTGOING_WEBHOOK_RETRY_INTERVALS = "10,60,300,1800"  # seconds between delivery retries
+    # Which events go out, comma-separated patterns: escalation.*, ticket.created,
+    # ticket.assigned, ticket.resolved, message.created, reply.delivered, reply.failed,
+    # reply.recorded; "*" for all. The default keeps the escalation events only.
+    OUTGOING_WEBHOOK_EVENTS = "escalation.*"
     INBOUND_RESWEEP_SECONDS = 60
 
     SMTP_HOST = ""

@@ -12,12 +12,21 @@ _signals = Namespace()
 
 # A customer message was stored on a ticket (new ticket or appended). kwargs: message, now
 customer_message = _signals.signal("customer-message")
+# A customer message opened a new ticket (sent before customer_message). kwargs: message, now
+ticket_created = _signals.signal("ticket-created")
+# A ticket's assignee changed (claimed, assigned, unassigned). kwargs: previous, now
+ticket_assigned = _signals.signal("ticket-assigned")
 # An agent reply was created (before it is sent). kwargs: message, now.
 # A receiver may hold it for approval by setting message.delivery_state = "held".
 reply_created = _signals.signal("reply-created")
 # An agent reply was released for delivery (not held, or approved): the customer has been
 # answered as far as the SLA clock is concerned. kwargs: message, now
 reply_released = _signals.signal("reply-released")
+# A reply on a network without an adapter was handed to its bridge. kwargs: message, now
+reply_bridged = _signals.signal("reply-bridged")
+# A reply's delivery ended: delivered, recorded (sandbox, no adapter) or failed.
+# kwargs: message, state, now
+reply_finished = _signals.signal("reply-finished")
 # A customer DM arrived, before it is threaded (nothing opened, reopened or appended yet).
 # kwargs: customer_id, text, now. A receiver that takes it as an answer (a survey rating)
 # returns the ticket it belongs to; the message is then kept there as an automatic one, no

@@ -25,6 +25,7 @@ from desk.escalation.sentiment import is_negative, tokens
 from desk.escalation.settings import current_settings
 from desk.inbox.tickets import Message, Ticket
 from desk.notify.notifications import notify
+from desk.notify.webhooks import queue_event
 
 incident_tickets = Table(
     "incident_ticket", db.metadata,
@@ -190,6 +191,9 @@ def _open_incident(burst: list[CrisisSignal], approval: bool, now: datetime) -> 
         ticket.escalated = True
         audit.record("incident.opened", ticket_id=ticket.id, actor="rule:crisis", at=now,
                      data={"incident_id": incident.id, "tickets": len(tickets)})
+    queue_event("incident.opened", {"incident_id": incident.id, "title": incident.title,
+                                    "approval_required": approval,
+                                    "ticket_ids": [t.id for t in tickets]}, now)
     # One escalation for the whole incident, filed on its first ticket.
     raise_escalation(tickets[0], "crisis", 2,
                      Later(N_("Possible reputation crisis: %(n)s similar negative messages."),

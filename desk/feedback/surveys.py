@@ -33,6 +33,7 @@ from desk.customers.models import Customer
 from desk.customers.names import without_name
 from desk.inbox.outbound import create_reply, reply_options
 from desk.inbox.tickets import Message, Ticket
+from desk.notify.webhooks import queue_event
 from desk.replies.library import NO_NAME
 
 LANGUAGES = ("en", "es")
@@ -248,6 +249,9 @@ def _answer_survey(survey: Survey, rating: int, comment: str | None, now: dateti
     if result.rowcount != 1:
         raise AlreadyAnswered("this survey was already answered")
     db.session.refresh(survey)
+    queue_event("survey.answered", {
+        "survey_id": survey.id, "ticket_id": survey.ticket_id, "customer_id": survey.customer_id,
+        "rating": rating, "comment": comment, "via": via}, now)
 
 
 @signals.customer_message.connect

@@ -57,21 +57,25 @@ def _ticket(ticket_id: int, lock: bool = False) -> Ticket:
     return ticket
 
 
-def _done(action: str, ticket: Ticket, actor: User, now: datetime, **data) -> None:
+def _done(action: str, ticket: Ticket, actor: User, now: datetime, by: audit.Actor | None = None,
+          **data) -> None:
+    """Bump the change stamp and audit; `by` names the way in and address (web, api)."""
     ticket.updated_at = now
-    audit.record(action, ticket_id=ticket.id, user_id=actor.id, data=data, at=now)
+    audit.record(action, ticket_id=ticket.id, user_id=actor.id, data=data, at=now, by=by)
 
 
-def claim(ticket_id: int, actor: User, now: datetime) -> Ticket:
+def claim(ticket_id: int, actor: User, now: datetime, by: audit.Actor | None = None) -> Ticket:
     """Take an unassigned ticket; atomic, so of two agents at once exactly one wins."""
     result = db.session.execute(
         update(Ticket).where(Ticket.id == ticket_id, Ticket.assignee_id.is_(None))
         .values(assignee_id=actor.id, updated_at=now)
         .execution_options(synchronize_session=False))
     if result.rowcount == 1:
-        audit.record("ticket.claimed", ticket_id=ticket_id, user_id=actor.id, at=now)
+        audit.record("ticket.claimed", ticket_id=ticket_id, user_id=actor.id, at=now, by=by)
+        ticket = _ticket(ticket_id)
+        signals.ticket_assigned.send(ticket, previous=None, now=now)
         db.session.commit()
-        return _ticket(ticket_id)
+        return ticket
     db.session.rollback()
     ticket = _ticket(ticket_id)
     if ticket.assignee_id == actor.id:
@@ -79,10 +83,11 @@ def claim(ticket_id: int, actor: User, now: datetime) -> Ticket:
     raise Conflict(_("%(name)s already took this ticket.", name=ticket.assignee.name))
 
 
-def assign(ticket_id: int, actor: User, assignee_id: int | None, now: datetime) -> Ticket:
+def assign(ticket_id: int, actor: User, assignee_id: int | None, now: datetime,
+           by: audit.Actor | None = None) -> Ticket:
     """Leads assign anyone; an agent may only claim a free ticket or unassign themself."""
     if assignee_id == actor.id and not actor.has_role("lead"):
-        return claim(ticket_id, actor, now)
+        return claim(ticket_id, actor, now, by)
     ticket = _ticket(ticket_id, lock=True)
     if not actor.has_role("lead") and not (assignee_id is None and ticket.assignee_id == actor.id):
         raise Forbidden(_("Only a team lead can assign tickets to others."))
@@ -92,32 +97,34 @@ def assign(ticket_id: int, actor: User, assignee_id: int | None, now: datetime) 
             raise DeskError(_("No active user %(id)s", id=assignee_id))
     if ticket.assignee_id != assignee_id:
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
-        _done("ticket.assigned" if assignee_id else "ticket.unassigned", ticket, actor, now,
+        _done("ticket.assigned" if assignee_id else "ticket.unassigned", ticket, actor, now, by,
               previous=previous, assignee=assignee_id)
+        signals.ticket_assigned.send(ticket, previous=previous, now=now)
     db.session.commit()
     return ticket
 
 
-def _resolve(ticket: Ticket, actor: User, now: datetime, resolution: str, reason: str | None) -> bool:
+def _resolve(ticket: Ticket, actor: User, now: datetime, resolution: str, reason: str | None,
+             by: audit.Actor | None = None) -> bool:
     if ticket.status == "resolved":
         return False
     ticket.status, ticket.resolved_at = "resolved", now
     ticket.resolution, ticket.resolution_reason = resolution, reason
     signals.ticket_resolved.send(ticket, now=now, resolution=resolution)
-    _done("ticket.resolved", ticket, actor, now, resolution=resolution, reason=reason)
+    _done("ticket.resolved", ticket, actor, now, by, resolution=resolution, reason=reason)
     return True
 
 
-def resolve(ticket_id: int, actor: User, now: datetime) -> Ticket:
+def resolve(ticket_id: int, actor: User, now: datetime, by: audit.Actor | None = None) -> Ticket:
     """Resolve as answered (a no-op on a resolved ticket)."""
     ticket = _ticket(ticket_id, lock=True)
-    _resolve(ticket, actor, now, "replied", None)
+    _resolve(ticket, actor, now, "replied", None, by)
     db.session.commit()
     return ticket
 
 
 def resolve_no_reply(ticket_id: int, actor: User, reason: str, now: datetime,
-                     detail: str = "") -> Ticket:
+                     detail: str = "", by: audit.Actor | None = None) -> Ticket:
     """Resolve without answering (spam, a like...): the SLA clock is waived; reason required."""
     if reason not in NO_REPLY_REASONS:
         raise DeskError(_("Choose why no reply is needed."))
@@ -125,31 +132,32 @@ def resolve_no_reply(ticket_id: int, actor: User, reason: str, now: datetime,
     if reason == "other" and not detail:
         raise DeskError(_("Say why no reply is needed."))
     ticket = _ticket(ticket_id, lock=True)
-    _resolve(ticket, actor, now, "no_reply_needed", f"{reason}: {detail}" if detail else reason)
+    _resolve(ticket, actor, now, "no_reply_needed", f"{reason}: {detail}" if detail else reason, by)
     db.session.commit()
     return ticket
 
 
-def reopen(ticket_id: int, actor: User, now: datetime) -> Ticket:
+def reopen(ticket_id: int, actor: User, now: datetime, by: audit.Actor | None = None) -> Ticket:
     """Open a resolved ticket again (a no-op on an open one)."""
     ticket = _ticket(ticket_id, lock=True)
     if ticket.status == "resolved":
         ticket.status, ticket.resolved_at = "open", None
         ticket.resolution = ticket.resolution_reason = None
         signals.ticket_reopened.send(ticket, now=now)
-        _done("ticket.reopened", ticket, actor, now)
+        _done("ticket.reopened", ticket, actor, now, by)
     db.session.commit()
     return ticket
 
 
-def set_priority(ticket_id: int, actor: User, priority: str, now: datetime) -> Ticket:
+def set_priority(ticket_id: int, actor: User, priority: str, now: datetime,
+                 by: audit.Actor | None = None) -> Ticket:
     if priority not in PRIORITIES:
         raise DeskError(_("Unknown priority %(value)s", value=str(priority)[:20]))
     ticket = _ticket(ticket_id, lock=True)
     if ticket.priority != priority:
         previous, ticket.priority = ticket.priority, priority
         signals.ticket_priority_changed.send(ticket, previous=previous, now=now)
-        _done("ticket.priority", ticket, actor, now, previous=previous, priority=priority)
+        _done("ticket.priority", ticket, actor, now, by, previous=previous, priority=priority)
     db.session.commit()
     return ticket
 
@@ -173,28 +181,31 @@ def _tag(name: str) -> Tag:
     return tag
 
 
-def _add_tag(ticket: Ticket, tag: Tag, actor: User, now: datetime) -> bool:
+def _add_tag(ticket: Ticket, tag: Tag, actor: User, now: datetime,
+             by: audit.Actor | None = None) -> bool:
     if tag in ticket.tags:
         return False
     ticket.tags.append(tag)
-    _done("ticket.tagged", ticket, actor, now, tag=tag.name)
+    _done("ticket.tagged", ticket, actor, now, by, tag=tag.name)
     return True
 
 
-def add_tag(ticket_id: int, actor: User, name: str, now: datetime) -> Ticket:
+def add_tag(ticket_id: int, actor: User, name: str, now: datetime,
+            by: audit.Actor | None = None) -> Ticket:
     name = normalize_tag(name)
     ticket = _ticket(ticket_id, lock=True)
-    _add_tag(ticket, _tag(name), actor, now)
+    _add_tag(ticket, _tag(name), actor, now, by)
     db.session.commit()
     return ticket
 
 
-def remove_tag(ticket_id: int, actor: User, tag_id: int, now: datetime) -> Ticket:
+def remove_tag(ticket_id: int, actor: User, tag_id: int, now: datetime,
+               by: audit.Actor | None = None) -> Ticket:
     ticket = _ticket(ticket_id, lock=True)
     tag = next((t for t in ticket.tags if t.id == tag_id), None)
     if tag is not None:
         ticket.tags.remove(tag)
-        _done("ticket.untagged", ticket, actor, now, tag=tag.name)
+        _done("ticket.untagged", ticket, actor, now, by, tag=tag.name)
     db.session.commit()
     return ticket
 
@@ -205,7 +216,8 @@ def mention_handles() -> dict[str, User]:
     return {user.email.split("@")[0].lower(): user for user in users}
 
 
-def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
+def add_note(ticket_id: int, actor: User, body: str, now: datetime,
+             by: audit.Actor | None = None) -> Note:
     """An internal note; each @mentioned colleague gets one notification."""
     body = (body or "").strip()
     if not body or len(body) > 5000:
@@ -223,7 +235,7 @@ def add_note(ticket_id: int, actor: User, body: str, now: datetime) -> Note:
                  ref=ticket.reference),
            dedupe_key=f"mention:note:{note.id}", link=f"/tickets/{ticket.id}#note-{note.id}",
            ticket_id=ticket.id, now=now)
-    _done("ticket.note", ticket, actor, now, note_id=note.id, mentions=sorted(mentioned))
+    _done("ticket.note", ticket, actor, now, by, note_id=note.id, mentions=sorted(mentioned))
     db.session.commit()
     return note
 
@@ -295,6 +307,7 @@ def _bulk_assign(tickets, actor: User, value: str | None, now: datetime, skip) -
             continue
         previous, ticket.assignee_id = ticket.assignee_id, assignee_id
         _done("ticket.assigned", ticket, actor, now, previous=previous, assignee=assignee_id)
+        signals.ticket_assigned.send(ticket, previous=previous, now=now)
         done += 1
     return done
 
@@ -311,7 +324,8 @@ def last_message_id(ticket_id: int) -> int:
 
 
 def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: datetime, *,
-               last_seen_id: int, canned_reply_id: int | None = None) -> Message:
+               last_seen_id: int, canned_reply_id: int | None = None,
+               by: audit.Actor | None = None) -> Message:
     """Reply unless someone else replied since `last_seen_id` (Collision); claims a free ticket."""
     ticket = _ticket(ticket_id, lock=True)  # two senders on PostgreSQL take turns here
     newer = replies_since(ticket_id, last_seen_id)
@@ -320,11 +334,12 @@ def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: dat
         raise Collision(newer)
     if ticket.assignee_id is None:
         ticket.assignee_id = actor.id
-        _done("ticket.claimed", ticket, actor, now, by="reply")
+        _done("ticket.claimed", ticket, actor, now, by, via="reply")
+        signals.ticket_assigned.send(ticket, previous=None, now=now)
     else:
         ticket.updated_at = now
     return create_reply(ticket_id, actor.id, text, visibility, now,
-                        canned_reply_id=canned_reply_id, automatic=False)
+                        canned_reply_id=canned_reply_id, automatic=False, by=by)
 
 
 KEEP = "keep"  # apply_actions: leave the owner as it is
@@ -345,7 +360,7 @@ def apply_actions(ticket_id: int, actor: User, now: datetime, *, reply: str = ""
             raise DeskError(_("No active user %(id)s", id=assignee))
         previous, ticket.assignee_id = ticket.assignee_id, assignee
         _done("ticket.assigned" if assignee else "ticket.unassigned", ticket, actor, now,
-              previous=previous, assignee=assignee, by="macro")
+              previous=previous, assignee=assignee, via="macro")
     for name in tags:
         _add_tag(ticket, _tag(normalize_tag(name)), actor, now)
     if priority is not None and priority != ticket.priority:
@@ -357,7 +372,7 @@ def apply_actions(ticket_id: int, actor: User, now: datetime, *, reply: str = ""
     if reply:
         if ticket.assignee_id is None:
             ticket.assignee_id = actor.id
-            _done("ticket.claimed", ticket, actor, now, by="reply")
+            _done("ticket.claimed", ticket, actor, now, via="reply")
         store_reply(ticket.id, actor.id, reply, reply_options(ticket)[0], now,
                     canned_reply_id=canned_reply_id)
     if status == "resolved":

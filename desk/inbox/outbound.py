@@ -20,14 +20,16 @@ from desk.channels import tokens as channel_tokens
 from desk.channels.accounts import Channel, mark_failing
 from desk.channels.senders import send as platform_send
 from desk.core import signals
-from desk.core.errors import DeskError, NotFound
+from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.queue import enqueue_after_commit
 from desk.inbox.tickets import Message, Ticket
+from desk.notify import webhooks
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_CHARS = 8000
+BRIDGE_EVENT = "reply.bridge"  # a reply handed to the bridge of a network without an adapter
 X_PUBLIC_LIMIT = 280
 # (platform, kind) -> visibilities an agent may answer with. "private" on a comment or a
 # mention is the "move to DM" reply where the platform allows a private reply to it.
@@ -65,17 +67,17 @@ def reply_options(ticket: Ticket) -> list[str]:
 
 def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                  now: datetime, canned_reply_id: int | None = None,
-                 automatic: bool = False) -> Message:
+                 automatic: bool = False, by: audit.Actor | None = None) -> Message:
     """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
     message = store_reply(ticket_id, author_id, text, visibility, now,
-                          canned_reply_id=canned_reply_id, automatic=automatic)
+                          canned_reply_id=canned_reply_id, automatic=automatic, by=by)
     db.session.commit()
     return message
 
 
 def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                 now: datetime, canned_reply_id: int | None = None,
-                automatic: bool = False) -> Message:
+                automatic: bool = False, by: audit.Actor | None = None) -> Message:
     """create_reply without the commit, for a use case that does more in its transaction."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
@@ -102,7 +104,7 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
     db.session.flush()
     signals.reply_created.send(ticket, message=message, now=now)
     audit.record("reply_created", ticket_id=ticket.id, user_id=author_id,
-                 actor="user" if author_id else "system", at=now,
+                 actor="user" if author_id else "system", at=now, by=by,
                  data={"message_id": message.id, "visibility": visibility,
                        "held": message.delivery_state == "held"})
     if message.delivery_state != "held":
@@ -153,7 +155,11 @@ def deliver(message_id: int, now: datetime) -> str | None:
     if message is None or claimed.rowcount != 1:
         return message.delivery_state if message else None  # held, sent or claimed elsewhere
     ticket = message.ticket
-    if current_app.config["SANDBOX"] or ticket.channel.platform not in channel_base.SENDING_PLATFORMS:
+    if current_app.config["SANDBOX"]:
+        return _finish(message, "recorded", now)
+    if ticket.channel.platform not in channel_base.SENDING_PLATFORMS:
+        if bridge_wanted():
+            return _to_bridge(message, now)
         return _finish(message, "recorded", now)
     if ticket.channel.failing:  # no call with a token the platform refused: wait for a new one
         message.delivery_error = ticket.channel.failing_reason
@@ -215,6 +221,56 @@ def _on_channel_restored(channel, now, **_):
     resend_waiting(channel, now)
 
 
+def bridge_wanted() -> bool:
+    """A bridge takes the replies of networks without an adapter when the outgoing webhook's
+    endpoint subscribes to reply.bridge events."""
+    return webhooks.wanted(BRIDGE_EVENT)
+
+
+def _to_bridge(message: Message, now: datetime) -> str:
+    """Hand the reply to the bridge as an event; it waits ("bridge") for its confirmation."""
+    message.delivery_state = "bridge"
+    signals.reply_bridged.send(message.ticket, message=message, now=now)
+    audit.record("reply_bridge", ticket_id=message.ticket_id, actor="system", at=now,
+                 data={"message_id": message.id})
+    db.session.commit()
+    return "bridge"
+
+
+def confirm_bridged(ticket_id: int, message_id: int, state: str, now: datetime,
+                    platform_id: str | None = None, error: str | None = None) -> Message:
+    """The bridge's word on a reply it was handed: delivered (with the platform's id) or
+    failed (with the error). A repeated confirmation is a no-op; a reply not waiting for a
+    bridge, or a platform id another message has, is a Conflict. Commits."""
+    if state not in ("delivered", "failed"):
+        raise DeskError("the state is delivered or failed")
+    if state == "delivered" and not platform_id:
+        raise DeskError("a delivered reply needs the platform's message id")
+    message = db.session.scalar(select(Message).where(
+        Message.id == message_id, Message.ticket_id == ticket_id,
+        Message.direction == "out").with_for_update())
+    if message is None:
+        raise NotFound(f"no reply {message_id} on ticket {ticket_id}")
+    if message.delivery_state == state and (state == "failed"
+                                             or message.platform_message_id == platform_id):
+        return message
+    if message.delivery_state != "bridge":
+        raise Conflict(f"reply {message_id} is not waiting for a bridge "
+                       f"(it is {message.delivery_state})")
+    if state == "delivered":
+        taken = db.session.scalar(select(Message).where(
+            Message.channel_id == message.channel_id, Message.platform_message_id == platform_id,
+            Message.id != message.id))
+        if taken is not None and not (taken.direction == "out" and taken.author_id is None):
+            raise Conflict(f"another message already has the platform id {platform_id!r}")
+        _store_platform_id(message, platform_id)
+        message.delivery_error = None
+    else:
+        message.delivery_error = (error or "the bridge could not deliver it")[:2000]
+    _finish(message, state, now)
+    return message
+
+
 def sweep_interrupted(now: datetime) -> int:
     """Sends claimed long ago and never finished (worker killed): delivered if the platform's
     echo told us its id, else failed with a message; never re-sent blindly (no double send)."""
@@ -239,6 +295,8 @@ def _finish(message: Message, state: str, now: datetime) -> str:
         message.delivered_at = now
     audit.record(f"reply_{state}", ticket_id=message.ticket_id, actor="system", at=now,
                  data={"message_id": message.id, "error": message.delivery_error})
+    if state in ("delivered", "recorded", "failed"):
+        signals.reply_finished.send(message.ticket, message=message, state=state, now=now)
     db.session.commit()
     log.info("reply %s %s", message.id, state)
     return state

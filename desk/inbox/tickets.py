@@ -15,7 +15,9 @@ STATUSES = ("open", "pending", "resolved")  # pending = waiting on the customer
 PRIORITIES = ("low", "normal", "high", "urgent")
 SLA_STATES = ("on_track", "at_risk", "breached", "met", "late", "waived")
 # "waiting": the channel is failing (its token was refused); it goes once the channel is fixed.
-DELIVERY_STATES = ("pending", "sending", "retrying", "waiting", "delivered", "failed", "recorded")
+# "bridge": handed to the bridge of a network without an adapter, waiting for its word.
+DELIVERY_STATES = ("pending", "sending", "retrying", "waiting", "delivered", "failed", "recorded",
+                   "bridge")
 # The clock states that still run; the inbox orders these by due time (partial index below).
 RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
 # Open tickets nobody owns: automatic assignment hands them out by due time (desk/routing);

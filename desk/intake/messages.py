@@ -141,6 +141,8 @@ def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     stored = _message(channel, ticket, message, sent_at, received_at, customer, memo)
     if outcome == "reopened":
         signals.ticket_reopened.send(ticket, now=now)
+    elif outcome == "created":
+        signals.ticket_created.send(ticket, message=stored, now=now)
     signals.customer_message.send(ticket, message=stored, now=now)
     return outcome
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
-from desk.replies.text import KNOWN_STEMS, analyse, detect_language, fold
+from desk.replies.text import KNOWN_STEMS, analyse, fold
 
 # Weights of the evidence; they sum to about 1 for a message that is a trigger word for word.
 W_LEXICAL, W_COVERAGE, W_FUZZY, W_HISTORY, W_PROFILE = 0.35, 0.30, 0.15, 0.30, 0.80

@@ -49,13 +49,29 @@ BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp
               replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
               survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp)
 
+def digits_at_most(limit: int) -> str:
+    """A regular expression for the decimal numbers 0..limit (leading zeros up to its width)."""
+    text = str(limit)
+    parts = [rf"\d{{1,{len(text) - 1}}}"] if len(text) > 1 else []
+    for i, digit in enumerate(text):
+        if digit != "0":
+            parts.append(f"{text[:i]}[0-{int(digit) - 1}]" + (rf"\d{{{len(text) - i - 1}}}"
+                                                              if i < len(text) - 1 else ""))
+    parts.append(text)
+    return "(?:" + "|".join(parts) + ")"
+
+
 class IdConverter(IntegerConverter):
     """`<int:...>` ids past an id column (/tickets/99999999999999999999) are a 404, not an
-    overflow error (500) in the database driver."""
+    overflow error (500) in the database driver. The limit is in the pattern itself, so such
+    a path matches no rule at all (a check after matching made a 405 where another method's
+    rule shares the path)."""
 
     def __init__(self, map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
+        if self.max == MAX_ID and not self.signed and self.min is None:
+            self.regex = digits_at_most(MAX_ID)
 
 
 def register_views(app) -> None:

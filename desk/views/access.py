@@ -1,14 +1,16 @@
 """Who may call a view: signed-in users by role (pages), bearer tokens (the API)."""
+import time
 from functools import wraps
 
-from flask import abort, g, request
+from flask import abort, current_app, g, request
 from flask_login import current_user
+from limits import parse as parse_limit
 
 from desk.accounts.audit import Actor
 from desk.accounts.tokens import SCOPES, mark_used, token_for_secret
 from desk.core.clock import now as clock_now
-from desk.core.errors import api_error
-from desk.core.extensions import login_manager
+from desk.core.errors import problem
+from desk.core.extensions import limiter, login_manager
 
 
 def client_ip() -> str | None:
@@ -43,20 +45,48 @@ def role_required(role: str):
 
 def token_required(view):
     """API view decorator: a live bearer token in `Authorization` (not revoked, not expired,
-    its user active), else 401 JSON. Its last-used time is kept (at most once a minute)."""
+    its user active), else 401; within its rate limit, else 429 (problem details). Its
+    last-used time is kept (at most once a minute)."""
     @wraps(view)
     def wrapped(*args, **kwargs):
         now = clock_now()
         scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
         token = token_for_secret(raw.strip(), now) if scheme.lower() == "bearer" else None
         if token is None:
-            response = api_error(401, "a valid bearer token is required")
+            response = problem(401, "a valid bearer token is required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="desk"'
             return response
         mark_used(token, now)
         g.api_token = token
-        return view(*args, **kwargs)
+        allowed, headers = _rate_limit(token.id)
+        response = current_app.make_response(view(*args, **kwargs) if allowed else problem(
+            429, "too many requests with this token; retry after the RateLimit-Reset seconds"))
+        response.headers.update(headers)
+        return response
     return wrapped
+
+
+def _rate_limit(token_id: int) -> tuple[bool, dict]:
+    """Count a call against the token's budget (DESK_API_RATE_LIMIT, every operation together;
+    the limiter's storage, Redis). Returns (allowed, headers): the IETF RateLimit-* fields
+    (reset in seconds), their X-RateLimit-* forerunners (reset as a Unix time), Retry-After.
+    A limiter whose storage is down lets the call through."""
+    item = parse_limit(current_app.config["API_RATE_LIMIT"])
+    try:
+        allowed = limiter.limiter.hit(item, "api-token", str(token_id))
+        reset_at, remaining = limiter.limiter.get_window_stats(item, "api-token", str(token_id))
+    except Exception:  # noqa: BLE001 - storage trouble must not lock integrations out
+        current_app.logger.warning("API rate limit storage unavailable", exc_info=True)
+        return True, {}
+    seconds = max(0, int(reset_at - time.time()) + 1)  # the limiter's clock is the real one
+    headers = {"RateLimit-Limit": str(item.amount), "RateLimit-Remaining": str(remaining),
+               "RateLimit-Reset": str(seconds),
+               "RateLimit-Policy": f"{item.amount};w={item.get_expiry()}",
+               "X-RateLimit-Limit": str(item.amount), "X-RateLimit-Remaining": str(remaining),
+               "X-RateLimit-Reset": str(int(reset_at))}
+    if not allowed:
+        headers["Retry-After"] = str(seconds)
+    return allowed, headers
 
 
 def token_role(role: str):
@@ -68,10 +98,21 @@ def token_role(role: str):
         def wrapped(*args, **kwargs):
             user = g.api_token.user
             if user is not None and not user.has_role(role):
-                return api_error(403, f"this token's user is not allowed here (needs {role})")
+                return problem(403, f"this token's user is not allowed here (needs {role})")
             return view(*args, **kwargs)
         return wrapped
     return decorator
+
+
+def token_user(view):
+    """API view decorator, under `token_required`: the operation acts as a person (replies,
+    assignments, notes name their author), so a token made for no user gets 403."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if g.api_token.user is None:
+            return problem(403, "this operation acts as a person: use a token made for a user")
+        return view(*args, **kwargs)
+    return wrapped
 
 
 def token_scope(scope: str):
@@ -83,7 +124,7 @@ def token_scope(scope: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not g.api_token.has_scope(scope):
-                return api_error(403, f"this token lacks the scope {scope}")
+                return problem(403, f"this token lacks the scope {scope}")
             return capped(*args, **kwargs)
         return wrapped
     return decorator

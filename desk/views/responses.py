@@ -4,7 +4,7 @@ from flask import current_app, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
-from desk.core.errors import DeskError, api_error
+from desk.core.errors import DeskError, api_error, problem
 from desk.core.extensions import db
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -32,15 +32,26 @@ def wants_json() -> bool:
     return request.path.startswith(("/api/", "/webhooks/"))
 
 
+def json_error(status: int, message: str):
+    """The API answers problem details (RFC 9457); the webhooks keep their plain JSON."""
+    if request.path.startswith("/api/"):
+        return problem(status, message)
+    return api_error(status, message)
+
+
 def _http_error(error: HTTPException):
     if wants_json():
-        return api_error(error.code or 500, error.description or error.name)
+        response = json_error(error.code or 500, error.description or error.name)
+        for name, value in error.get_headers():  # Retry-After of a 429, Allow of a 405
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
     return render_template("error.html", error=error), error.code
 
 
 def _desk_error(error: DeskError):
     if wants_json():
-        return api_error(error.status, str(error))
+        return json_error(error.status, str(error))
     if request.headers.get("HX-Request"):
         return render_template("_flash_error.html", message=str(error)), error.status
     return render_template("error.html", error=error, message=str(error)), error.status
@@ -56,7 +67,7 @@ def busy_response(error: OperationalError, as_json: bool):
     current_app.logger.warning("database busy: %s", str(error).splitlines()[0])
     message = "the database is busy; retry later"
     if as_json:
-        response = api_error(503, message)
+        response = json_error(503, message)
     else:
         response = render_template("error.html", error=ServiceUnavailable(), message=message), 503
     response = current_app.make_response(response)

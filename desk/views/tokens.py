@@ -24,6 +24,8 @@ SCOPE_LABELS = {
     "write:messages": _l("write:messages: bring in messages from other networks"),
     "write:activity": _l("write:activity: customer purchases and visits"),
     "reports": _l("reports: the service report"),
+    "write:tickets": _l("write:tickets: reply, note, assign, resolve, tag and escalate"),
+    "admin:webhooks": _l("admin:webhooks: the outgoing events' delivery log, and replays"),
 }
 EXPIRY_DAYS = (("30", _l("in 30 days")), ("90", _l("in 90 days")), ("365", _l("in a year")),
                ("", _l("never")))

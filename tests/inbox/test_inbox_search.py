@@ -11,13 +11,12 @@ from sqlalchemy import delete, select
 from werkzeug.datastructures import MultiDict
 
 from desk import create_app
-from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.inbox import query as inbox_query
 from desk.inbox import search as inbox_search
 from desk.inbox import search_schema as inbox_search_schema
 from desk.inbox.query import parse_params
-from desk.inbox.tickets import Message, Ticket
+from desk.inbox.tickets import Message
 from tests.conftest import app_config
 from tests.factories import (
     add_agent_reply,

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from desk.core.clock import now as clock_now
 from desk.feedback.activity import ActivityInput, record_events, summarize
 from desk.views.access import token_required, token_scope
-from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.base import bp, idempotent, json_body, parse_body
 from desk.views.api.spec import document
 
 MAX_BATCH = 1000
@@ -56,12 +56,19 @@ class ActivityResponse(BaseModel):
 document("/activity", "post",
          "Record customer activity (purchase, visit, sign-up...): one event, or {\"events\": [...]}",
          request=ActivityBatch, response=ActivityResponse, errors=(400, 401, 422),
-         scope="write:activity")
+         scope="write:activity", example={"events": [{
+             "kind": "purchase", "occurred_at": "2026-11-03T18:20:00Z", "source": "shop",
+             "external_id": "order-1234", "email": "lucia@example.com",
+             "data": {"amount": 59.9}}]},
+         response_example={"imported": 1, "duplicate": 0, "unmatched": 0, "rejected": 0,
+                           "results": [{"index": 0, "status": "imported", "reason": "",
+                                        "event_id": 17}]})
 
 
 @bp.post("/activity")
 @token_required
 @token_scope("write:activity")
+@idempotent
 def post_activity():
     body = json_body()
     batch = isinstance(body, dict) and "events" in body

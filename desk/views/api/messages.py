@@ -6,10 +6,10 @@ from pydantic import BaseModel, RootModel
 
 from desk.channels.generic import MessageBatch, MessageIn
 from desk.core.clock import now as clock_now
-from desk.core.errors import api_error
+from desk.core.errors import problem
 from desk.intake.events import accept_messages, unknown_channels
 from desk.views.access import token_required, token_scope
-from desk.views.api.base import bp, json_body, parse_body
+from desk.views.api.base import bp, idempotent, json_body, parse_body
 from desk.views.api.spec import document
 
 
@@ -28,12 +28,18 @@ document("/messages", "post",
          "Ingest comments, DMs or mentions from any network (one message or a batch of up to "
          "1,000); processed asynchronously, duplicates (same channel and message id) ignored",
          request=IngestBody, response=IngestResult, status=202, errors=(400, 401, 413, 422),
-         scope="write:messages")
+         scope="write:messages", example={
+             "channel": {"platform": "linkedin", "account_id": "brand-li"}, "kind": "comment",
+             "message_id": "urn:li:comment:7", "thread_id": "urn:li:share:3",
+             "author": {"id": "li-42", "name": "Marta Núñez"},
+             "text": "¿Cuándo vuelve a haber stock?", "sent_at": "2026-11-02T10:00:00Z"},
+         response_example={"accepted": 1, "new": 1, "duplicates": 0, "event_ids": [981]})
 
 
 @bp.post("/messages")
 @token_required
 @token_scope("write:messages")
+@idempotent
 def ingest_messages():
     data = json_body()
     batch = isinstance(data, dict) and "messages" in data
@@ -41,7 +47,7 @@ def ingest_messages():
     messages = body.messages if batch else [body]
     unknown = unknown_channels(messages)
     if unknown:
-        return api_error(422, "the body does not match the schema", details=[
+        return problem(422, "the body does not match the schema", details=[
             {"field": f"{'messages.' + str(i) + '.' if batch else ''}channel",
              "message": "no connected channel with this platform and account_id"} for i in unknown])
     ids = accept_messages(messages, clock_now())

@@ -39,7 +39,22 @@ document("/reports/service", "get",
              _query("channel_id", "only this channel", {"type": "integer"}),
              _query("agent_id", "only this agent", {"type": "integer"}),
              _query("granularity", "trend buckets", {"type": "string", "enum": ["day", "week"]}),
-         ], errors=(400, 401, 403), scope="reports")
+         ], errors=(400, 401, 403), scope="reports", response_example={
+             "filters": {"period": "last_30_days", "start": "2026-11-01", "end": "2026-11-30"},
+             "generated_at": "2026-12-01T08:00:00Z",
+             "totals": {"key": None, "label": "All", "volume": 120, "answered": 110,
+                        "waived": 4, "response_rate": 0.95, "frt_median": 1260.0,
+                        "frt_p90": 3300.0, "frt_mean": 1500.0, "met": 96, "late": 14,
+                        "breached": 2, "breaches": 16, "attainment": 0.86,
+                        "surveys_sent": 80, "surveys_answered": 31, "csat_score": 0.84,
+                        "csat_average": 4.3, "csat_response_rate": 0.39},
+             "escalations": {"raised": 3}, "distribution": [], "trend": [], "channels": [],
+             "agents": [], "canned_replies": [],
+             "retention": {"window_days": 30, "total": {"group": "all", "customers": 60,
+                                                       "retained": 30, "lost": 20, "open": 8,
+                                                       "open_returned": 2, "rate": 0.6},
+                           "cohorts": [], "bands": []},
+             "extra": {}})
 
 
 @bp.get("/reports/service")

@@ -1,5 +1,4 @@
 """GET /api/v1/tickets (filters on SLA state, status, channel, assignee; cursor pages) and one ticket."""
-import base64
 from datetime import datetime
 from typing import Literal
 
@@ -10,14 +9,15 @@ from sqlalchemy.orm import selectinload
 
 from desk.channels.accounts import PLATFORMS, Channel
 from desk.core.clock import now as clock_now
-from desk.core.errors import api_error
+from desk.core.errors import problem
 from desk.core.extensions import db
 from desk.core.types import MAX_ID
+from desk.inbox.actions import last_message_id
 from desk.inbox.tickets import STATUSES, Ticket
 from desk.sla.board import sla_condition
 from desk.sla.clocks import clocks_of, current_state
 from desk.views.access import token_required, token_scope
-from desk.views.api.base import bp
+from desk.views.api.base import bp, decode_cursor, id_page
 from desk.views.api.spec import document
 
 SlaFilter = Literal["on_track", "at_risk", "breached", "met", "late", "waived"]
@@ -99,6 +99,12 @@ class TicketOut(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     resolution: str | None
+    resolution_reason: str | None = None
+    escalated: bool = False
+    tags: list[str] = Field(default_factory=list)
+    last_message_id: int | None = Field(None, description=(
+        "one ticket only: the newest message's id; send it as last_seen_message_id with a "
+        "reply (409 if someone replied after it)"))
     sla: SlaOut
 
 
@@ -113,11 +119,25 @@ PARAMS = [{"name": name, "in": "query", "required": False, "schema": {"type": "s
     ("status", " | ".join(STATUSES)), ("channel", "channel id or platform name"),
     ("assignee", "user id, none or me"), ("limit", "1-200, default 50"),
     ("cursor", "next_cursor from the previous page"))]
+TICKET_EXAMPLE = {
+    "id": 7, "reference": "T-000007", "status": "open", "priority": "normal", "kind": "dm",
+    "channel_id": 1, "platform": "facebook", "customer_id": 3, "customer_name": "Lucía Pérez",
+    "assignee_id": 5, "subject": "¿Dónde está mi pedido?", "created_at": "2026-11-02T10:00:00Z",
+    "updated_at": "2026-11-02T10:03:00Z", "resolved_at": None, "resolution": None,
+    "resolution_reason": None, "escalated": False, "tags": ["orders"], "last_message_id": 41,
+    "sla": {"state": "on_track", "recorded_state": "on_track", "policy_id": 1,
+            "due_at": "2026-11-02T11:00:00Z", "warn_at": "2026-11-02T10:45:00Z",
+            "first_response_started_at": "2026-11-02T10:00:00Z",
+            "first_response_due_at": "2026-11-02T11:00:00Z", "first_response_at": None,
+            "first_responder_id": None, "clocks": []}}
 document("/tickets", "get", "Tickets with their SLA clock fields, newest first",
-         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422), scope="read")
+         response=TicketPage, parameters=PARAMS, errors=(400, 401, 422), scope="read",
+         response_example={"tickets": [{k: v for k, v in TICKET_EXAMPLE.items()
+                                        if k != "last_message_id"}], "next_cursor": "dDo3"})
 document("/tickets/{ticket_id}", "get", "One ticket with every SLA clock", response=TicketOut,
          parameters=[{"name": "ticket_id", "in": "path", "required": True,
-                      "schema": {"type": "integer"}}], errors=(401, 404), scope="read")
+                      "schema": {"type": "integer"}}], errors=(401, 404), scope="read",
+         response_example=TICKET_EXAMPLE)
 
 
 def ticket_out(ticket: Ticket, now: datetime, with_clocks: bool = False) -> dict:
@@ -135,20 +155,11 @@ def ticket_out(ticket: Ticket, now: datetime, with_clocks: bool = False) -> dict
                      customer_name=ticket.customer.display_name, assignee_id=ticket.assignee_id,
                      subject=ticket.subject, created_at=ticket.created_at,
                      updated_at=ticket.updated_at, resolved_at=ticket.resolved_at,
-                     resolution=ticket.resolution, sla=sla).model_dump(
-        mode="json", exclude=None if with_clocks else {"sla": {"clocks"}})
-
-
-def _cursor_id(raw: str | None) -> int | None:
-    if not raw:
-        return None
-    try:
-        value = base64.urlsafe_b64decode(raw.encode() + b"==").decode()
-    except (ValueError, UnicodeDecodeError):
-        value = ""
-    if not value.startswith("t:") or not _is_id(value[2:]):
-        raise ValueError("the cursor is not one this API gave out")
-    return int(value[2:])
+                     resolution=ticket.resolution, resolution_reason=ticket.resolution_reason,
+                     escalated=ticket.escalated, tags=[t.name for t in ticket.tags],
+                     last_message_id=last_message_id(ticket.id) if with_clocks else None,
+                     sla=sla).model_dump(
+        mode="json", exclude=None if with_clocks else {"sla": {"clocks"}, "last_message_id": True})
 
 
 def _filtered(query: TicketQuery, now: datetime):
@@ -174,22 +185,18 @@ def _filtered(query: TicketQuery, now: datetime):
 def list_tickets():
     try:
         query = TicketQuery.model_validate(request.args.to_dict())
-        after = _cursor_id(query.cursor)
+        after = decode_cursor("t", query.cursor)
     except ValidationError as exc:
         details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                    for e in exc.errors(include_url=False, include_input=False)]
-        return api_error(422, "invalid filter", details=details)
+        return problem(422, "invalid filter", details=details)
     except ValueError as exc:
-        return api_error(400, str(exc))
+        return problem(400, str(exc))
     now = clock_now()
     stmt = _filtered(query, now)
-    if after is not None:
-        stmt = stmt.where(Ticket.id < after)
-    rows = db.session.scalars(stmt.options(selectinload(Ticket.channel), selectinload(Ticket.customer))
-                              .order_by(Ticket.id.desc()).limit(query.limit + 1)).all()
-    more = len(rows) > query.limit
-    rows = rows[:query.limit]
-    cursor = base64.urlsafe_b64encode(f"t:{rows[-1].id}".encode()).decode().rstrip("=") if more else None
+    stmt = stmt.options(selectinload(Ticket.channel), selectinload(Ticket.customer),
+                        selectinload(Ticket.tags))
+    rows, cursor = id_page(stmt, Ticket.id, query.limit, after, "t", newest_first=True)
     return jsonify({"tickets": [ticket_out(t, now) for t in rows], "next_cursor": cursor})
 
 
@@ -199,5 +206,5 @@ def list_tickets():
 def get_ticket(ticket_id):
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
-        return api_error(404, f"no ticket {ticket_id}")
+        return problem(404, f"no ticket {ticket_id}")
     return jsonify(ticket_out(ticket, clock_now(), with_clocks=True))
