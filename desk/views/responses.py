@@ -1,6 +1,6 @@
 """What every response shares: security headers, and error answers (JSON for the API and
 webhooks, a page or an htmx flash for people)."""
-from flask import current_app, render_template, request
+from flask import current_app, has_request_context, render_template, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
@@ -33,8 +33,9 @@ def wants_json() -> bool:
 
 
 def json_error(status: int, message: str):
-    """The API answers problem details (RFC 9457); the webhooks keep their plain JSON."""
-    if request.path.startswith("/api/"):
+    """The API answers problem details (RFC 9457); the webhooks keep their plain JSON (their
+    ingress answers outside a request context, desk/views/hooks.py)."""
+    if has_request_context() and request.path.startswith("/api/"):
         return problem(status, message)
     return api_error(status, message)
 

@@ -96,7 +96,8 @@ def test_a_whole_conversation_through_the_api_sends_the_reply_once(app_ctx, api,
     assert again.headers["Idempotent-Replayed"] == "true"
     assert again.get_json() == first.get_json() and first.headers["Location"] == again.headers["Location"]
     run_jobs()
-    assert len(fake.calls) == 1  # sent once
+    sends = [call for call in fake.calls if "json" in call]  # not the customer's profile lookup
+    assert len(sends) == 1  # sent once
     assert db.session.scalar(select(func.count(Message.id)).where(Message.direction == "out")) == 1
     message = api("GET", first.headers["Location"].split("/api/v1", 1)[1], token).get_json()
     assert message["delivery_state"] == "delivered" and message["platform_message_id"]
