@@ -100,8 +100,7 @@ def confirm_enrolment(user: User, code: str, now: datetime) -> list[str]:
     user.totp_secret, user.totp_pending = user.totp_pending, None
     user.totp_enabled_at, user.totp_last_step = now, step
     codes = _new_recovery_codes(user)
-    audit.record("user.two_factor_enabled", user_id=user.id, at=now, object_type="user",
-                 object_id=user.id, data={"user_id": user.id})
+    _audit("user.two_factor_enabled", user, now)
     db.session.commit()
     return codes
 
@@ -112,16 +111,14 @@ def disable(user: User, password: str, now: datetime) -> None:
         raise WrongCode("the password is not right")
     user.totp_secret = user.totp_pending = user.totp_enabled_at = user.totp_last_step = None
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
-    audit.record("user.two_factor_disabled", user_id=user.id, at=now, object_type="user",
-                 object_id=user.id, data={"user_id": user.id})
+    _audit("user.two_factor_disabled", user, now)
     db.session.commit()
 
 
 def regenerate_recovery_codes(user: User, now: datetime) -> list[str]:
     """New recovery codes; the old ones stop working. Audited; commits."""
     codes = _new_recovery_codes(user)
-    audit.record("user.recovery_codes_renewed", user_id=user.id, at=now, object_type="user",
-                 object_id=user.id, data={"user_id": user.id})
+    _audit("user.recovery_codes_renewed", user, now)
     db.session.commit()
     return codes
 
@@ -142,9 +139,7 @@ def verify(user: User, code: str, now: datetime) -> str:
             RecoveryCode.used_at.is_(None)))
         if row is not None:
             row.used_at = now
-            audit.record("user.recovery_code_used", user_id=user.id, at=now,
-                         object_type="user", object_id=user.id,
-                         data={"user_id": user.id, "left": recovery_codes_left(user) - 1})
+            _audit("user.recovery_code_used", user, now, left=recovery_codes_left(user) - 1)
             db.session.commit()
             return "recovery"
     raise WrongCode("wrong code")
@@ -172,6 +167,12 @@ def _new_recovery_codes(user: User) -> list[str]:
     codes = ["-".join(secrets.token_hex(3) for _ in range(2)) for _ in range(RECOVERY_CODES)]
     db.session.add_all(RecoveryCode(user_id=user.id, code_hash=_hash(code)) for code in codes)
     return codes
+
+
+def _audit(action: str, user: User, now: datetime, **data) -> None:
+    """A person's own two-step change, in the audit log (the caller commits)."""
+    audit.record(action, user_id=user.id, at=now, object_type="user", object_id=user.id,
+                 data={"user_id": user.id, **data})
 
 
 def _hash(code: str) -> str:

@@ -83,6 +83,14 @@ def start_session(user: User, remember: bool, method: str = "password",
     return response
 
 
+def _slowed_down(template: str, form, wait: int):
+    """429 with Retry-After: this source must wait before its next try (desk/accounts/throttle)."""
+    flash(_("Too many failed attempts. Try again in %(seconds)d seconds.", seconds=wait), "error")
+    response = make_response(render_template(template, form=form), 429)
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
 @bp.route("/login", methods=["GET", "POST"])
 # Per address, failures only: a team behind one NAT signs in all at once at nine.
 @limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda r: r.status_code == 401)
@@ -97,11 +105,7 @@ def login():
     now = clock_now().timestamp()
     wait = throttle.wait_seconds(email, source, trusted, now)
     if wait:
-        flash(_("Too many failed attempts. Try again in %(seconds)d seconds.", seconds=wait),
-              "error")
-        response = make_response(render_template("accounts/login.html", form=form), 429)
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return _slowed_down("accounts/login.html", form, wait)
     user = authenticate(email, form.password.data)
     if user is None:
         throttle.record_failure(email, source, trusted, now)
@@ -136,11 +140,7 @@ def second_factor():
     source = (request.remote_addr or "-") + ":code"  # code guesses are counted on their own
     wait = throttle.wait_seconds(user.email, source, True, now.timestamp())
     if wait:
-        flash(_("Too many failed attempts. Try again in %(seconds)d seconds.", seconds=wait),
-              "error")
-        response = make_response(render_template("accounts/second_factor.html", form=form), 429)
-        response.headers["Retry-After"] = str(wait)
-        return response
+        return _slowed_down("accounts/second_factor.html", form, wait)
     try:
         used = twofactor.verify(user, form.code.data, now)
     except twofactor.WrongCode:
