@@ -28,10 +28,15 @@ ROLES = {"smm": "smm@desk.demo", "lead": "lead@desk.demo", "cm": "ana@desk.demo"
 # the window, a box that clips it (overflow other than visible) or its cell, card or row.
 MEASURE = """() => {
   const vw = document.documentElement.clientWidth, found = [];
-  if (document.documentElement.scrollWidth > vw) {
-    found.push(`page is ${document.documentElement.scrollWidth}px wide in ${vw}px`);
-  }
   const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${el.textContent.trim().slice(0, 30)}"`;
+  if (document.documentElement.scrollWidth > vw) {
+    // Name the outermost boxes past the window's right edge: where to look.
+    const past = [...document.querySelectorAll('body *')].filter((el) => {
+      const r = el.getBoundingClientRect();
+      return r.width && r.right > vw + 1 && !(el.parentElement && el.parentElement.getBoundingClientRect().right > vw + 1);
+    }).slice(0, 3).map((el) => `${name(el)} to ${Math.round(el.getBoundingClientRect().right)}`);
+    found.push(`page is ${document.documentElement.scrollWidth}px wide in ${vw}px (${past.join(', ')})`);
+  }
   const controls = document.querySelectorAll('button, input[type=submit], a.button, summary.button, select');
   for (const el of controls) {
     const r = el.getBoundingClientRect();
