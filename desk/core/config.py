@@ -47,6 +47,7 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES = ("en", "es")
+    PHONE_REGION = "ES"  # the country of customer phone numbers written without "+code"
 
     # Platforms (secrets only from the environment; blank means the platform is not configured)
     META_APP_SECRET = ""

@@ -12,10 +12,18 @@ import json
 from contextlib import contextmanager
 from datetime import datetime
 
-from flask import current_app
+from flask import current_app, has_request_context
 from flask_babel import _get_current_context, force_locale, format_datetime, format_decimal
 from flask_babel import gettext as _
 from pytz import timezone as zone
+
+
+def gettext_or_plain(message: str, **values) -> str:
+    """`message` translated in a request (the agent's language); plain English in workers,
+    commands and scripts, where no one's language is known."""
+    if has_request_context():
+        return _(message, **values)
+    return message % values if values else message
 
 
 def N_(msgid: str) -> str:  # noqa: N802 - the name babel extracts by default

@@ -1,6 +1,7 @@
 """Customer activity events (purchases, visits, sign-ups...) that feed retention.
 
-Events are matched to customers by platform identity or e-mail and are idempotent per
+Events are matched to people by platform identity, e-mail or phone (a merged customer's
+identities and contact details lead to the customer kept) and are idempotent per
 (source, external_id): sending the same event twice stores it once.
 """
 import csv
@@ -15,6 +16,7 @@ from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
+from desk.customers.contact import clean_email, clean_phone
 from desk.customers.models import Customer, CustomerIdentity
 
 FUTURE_SLACK = timedelta(minutes=5)  # clock skew allowed on occurred_at
@@ -47,6 +49,7 @@ class ActivityInput:
     platform: str | None = None
     platform_user_id: str | None = None
     email: str | None = None
+    phone: str | None = None
     data: dict = field(default_factory=dict)
 
 
@@ -59,18 +62,30 @@ class Outcome:
 
 
 def match_customer(item: ActivityInput) -> int | None:
-    """The customer id for an event: platform identity first, then e-mail (case-insensitive)."""
+    """The customer id for an event: platform identity first, then e-mail, then phone; only
+    customers not merged away (a merge moves the identities, not the contact details)."""
     if item.platform and item.platform_user_id:
         found = db.session.scalar(select(CustomerIdentity.customer_id).where(
             CustomerIdentity.platform == item.platform.strip().lower(),
             CustomerIdentity.platform_user_id == str(item.platform_user_id).strip()))
         if found is not None:
             return found
-    email = (item.email or "").strip().lower()
-    if email:
-        return db.session.scalar(select(Customer.id).where(
-            func.lower(Customer.email) == email).order_by(Customer.id).limit(1))
+    for column, value in ((Customer.email, _or_none(clean_email, item.email)),
+                          (Customer.phone, _or_none(clean_phone, item.phone))):
+        if value:
+            found = db.session.scalar(select(Customer.id).where(
+                column == value, Customer.merged_into_id.is_(None)).order_by(Customer.id).limit(1))
+            if found is not None:
+                return found
     return None
+
+
+def _or_none(clean, value: str | None) -> str | None:
+    """`value` cleaned, or None when it is blank or malformed (such an event goes unmatched)."""
+    try:
+        return clean(value)
+    except DeskError:
+        return None
 
 
 def check(item: ActivityInput, now: datetime) -> str:
@@ -81,8 +96,8 @@ def check(item: ActivityInput, now: datetime) -> str:
         item.occurred_at = item.occurred_at.replace(tzinfo=timezone.utc)
     if item.occurred_at > now + FUTURE_SLACK:
         return "occurred_at is in the future"
-    if not ((item.platform and item.platform_user_id) or item.email):
-        return "needs platform + platform_user_id, or email, to find the customer"
+    if not ((item.platform and item.platform_user_id) or item.email or item.phone):
+        return "needs platform + platform_user_id, email or phone, to find the customer"
     return ""
 
 
@@ -102,7 +117,7 @@ def record_events(items: list[ActivityInput], now: datetime, indexes: list[int] 
             continue
         customer_id = match_customer(item)
         if customer_id is None:
-            outcomes.append(Outcome(index, "unmatched", "no customer with that identity or e-mail"))
+            outcomes.append(Outcome(index, "unmatched", "no customer with that identity, e-mail or phone"))
             continue
         seen.add(key)
         event = ActivityEvent(customer_id=customer_id, kind=item.kind.strip().lower(),
@@ -133,7 +148,8 @@ def summarize(outcomes: list[Outcome]) -> dict[str, int]:
 
 
 CSV_REQUIRED = ("kind", "occurred_at")
-CSV_KNOWN = ("kind", "occurred_at", "source", "external_id", "platform", "platform_user_id", "email")
+CSV_KNOWN = ("kind", "occurred_at", "source", "external_id", "platform", "platform_user_id", "email",
+             "phone")
 
 
 def read_csv(path: str, default_source: str = "import") -> tuple[list[tuple[int, ActivityInput]], list[Outcome]]:
@@ -150,8 +166,8 @@ def read_csv(path: str, default_source: str = "import") -> tuple[list[tuple[int,
         raise DeskError(f"{path} is empty: expected a header with {', '.join(CSV_REQUIRED)}")
     header = [name.strip().lower() for name in rows[0]]
     missing = [name for name in CSV_REQUIRED if name not in header]
-    if missing or not ("email" in header or {"platform", "platform_user_id"} <= set(header)):
-        raise DeskError(f"{path}: the header needs {', '.join(CSV_REQUIRED)} and email or "
+    if missing or not ({"email", "phone"} & set(header) or {"platform", "platform_user_id"} <= set(header)):
+        raise DeskError(f"{path}: the header needs {', '.join(CSV_REQUIRED)} and email, phone or "
                         f"platform + platform_user_id (missing: {', '.join(missing) or 'an identity column'})")
     items, rejected = [], []
     for line, row in enumerate(rows[1:], start=2):
@@ -170,6 +186,7 @@ def read_csv(path: str, default_source: str = "import") -> tuple[list[tuple[int,
             kind=values["kind"], occurred_at=occurred, source=values.get("source") or default_source,
             external_id=values.get("external_id") or None, platform=values.get("platform") or None,
             platform_user_id=values.get("platform_user_id") or None, email=values.get("email") or None,
+            phone=values.get("phone") or None,
             data={k: v for k, v in values.items() if k not in CSV_KNOWN and v})))
     return items, rejected
 

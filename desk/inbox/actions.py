@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -19,15 +17,11 @@ from desk.core import signals
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.texts import N_, Later
+from desk.core.texts import gettext_or_plain as _
 from desk.core.types import parse_id
 from desk.inbox.outbound import create_reply, reply_options, store_reply
 from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
 from desk.notify.notifications import notify
-
-
-def _(message: str, **values) -> str:
-    """Translated in a request (the agent's language); plain English in workers and scripts."""
-    return gettext(message, **values) if has_request_context() else message % values if values else message
 
 NO_REPLY_REASONS = ("spam", "like_or_emoji", "conversation_closed", "not_for_us", "duplicate",
                     "other")

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Literal
 
-from flask import has_request_context
-from flask_babel import gettext
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import and_, func, literal_column, not_, select, true, tuple_
 from sqlalchemy.orm import joinedload, selectinload
@@ -22,6 +20,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from desk.channels.accounts import KINDS, PLATFORMS, Channel
 from desk.core.errors import DeskError
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.customers.models import Customer
 from desk.inbox import search as inbox_search
 from desk.inbox.snooze import asleep, awake
@@ -34,11 +33,6 @@ from desk.inbox.tickets import (
     Ticket,
     ticket_tags,
 )
-
-
-def _(message: str, **values) -> str:
-    """Translated in a request (the agent's language); plain English in workers and scripts."""
-    return gettext(message, **values) if has_request_context() else message % values if values else message
 
 VIEWS = ("open", "mine", "unassigned", "at_risk", "breached", "escalated", "waiting", "snoozed",
          "resolved")

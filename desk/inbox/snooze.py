@@ -2,8 +2,6 @@
 comes back by itself. Snoozing stops no clock: a first response still owed keeps running."""
 from datetime import datetime
 
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy import and_, or_, select, update
 
 from desk.accounts import audit
@@ -11,12 +9,8 @@ from desk.accounts.users import User
 from desk.core import signals
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.inbox.tickets import Ticket
-
-
-def _(message: str, **values) -> str:
-    """Translated in a request (the agent's language); plain English in workers and scripts."""
-    return gettext(message, **values) if has_request_context() else message % values if values else message
 
 
 def awake(now: datetime):

@@ -4,8 +4,6 @@ leads make them and see every macro)."""
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy import JSON, ForeignKey, String, Text, or_, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -14,6 +12,7 @@ from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.core.types import UTCDateTime
 from desk.inbox import actions
 from desk.inbox.tickets import PRIORITIES, Ticket
@@ -24,9 +23,6 @@ ASSIGN = ("me", "unassign")  # besides a user id; NULL leaves the owner as it is
 MACRO_STATUSES = ("pending", "resolved")
 
 
-def _(message: str, **values) -> str:
-    """Translated in a request (the agent's language); plain English in scripts."""
-    return gettext(message, **values) if has_request_context() else message % values if values else message
 
 
 class Macro(db.Model):

@@ -4,8 +4,6 @@ changes take effect at once (dispatch reads them on every run, no restart)."""
 import re
 from datetime import datetime
 
-from flask import has_request_context
-from flask_babel import gettext
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +12,7 @@ from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.routing.assignment import dispatch_after_commit, teams_of
 from desk.routing.availability import agent_row, routing_settings
 from desk.routing.models import MODES, Team, TeamMember
@@ -22,9 +21,6 @@ _LANGUAGE = re.compile(r"^[a-z]{2}$")
 MAX_CAPACITY = 100
 
 
-def _(message: str, **values) -> str:
-    """Translated in a request (the lead's language); plain English in scripts."""
-    return gettext(message, **values) if has_request_context() else message % values if values else message
 
 
 class Forbidden(DeskError):

@@ -14,6 +14,7 @@ from desk.views import (
     audit_log,
     auth,
     board,
+    customers,
     escalations,
     filters,
     hooks,
@@ -35,6 +36,7 @@ from desk.views import (
 # (endpoint, label, lowest role that sees it)
 NAVIGATION = [
     ("inbox.index", _l("Inbox"), "cm"),
+    ("customers.index", _l("Customers"), "cm"),
     ("board.index", _l("SLA board"), "lead"),
     ("routing.settings", _l("Routing"), "lead"),
     ("escalations.index", _l("Escalations"), "lead"),
@@ -47,7 +49,7 @@ NAVIGATION = [
 
 BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp,
               replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
-              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp)
+              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp, customers.bp)
 
 def digits_at_most(limit: int) -> str:
     """A regular expression for the decimal numbers 0..limit (leading zeros up to its width)."""

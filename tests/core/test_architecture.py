@@ -171,7 +171,7 @@ def test_area_packages_import_nothing_at_their_door():
 # before it; the entry points (the app factory, the CLI, WSGI) and views, commands and the
 # demo sit on top.
 LAYERS = ["core", "accounts", "notify", "channels", "customers", "inbox", "intake", "sla",
-          "routing", "escalation", "replies", "feedback", "reports"]
+          "routing", "escalation", "replies", "feedback", "reports", "people"]
 TOP = {"desk", "cli", "__main__", "wsgi", "views", "commands", "demo"}
 
 

@@ -14,7 +14,7 @@ MAX_BATCH = 1000
 
 
 class ActivityIn(BaseModel):
-    """One event; the customer is found by platform + platform_user_id, or by email."""
+    """One event; the customer is found by platform + platform_user_id, email or phone."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     kind: str = Field(min_length=1, max_length=40, examples=["purchase"])
@@ -24,12 +24,13 @@ class ActivityIn(BaseModel):
     platform: str | None = Field(None, max_length=20)
     platform_user_id: str | None = Field(None, max_length=100)
     email: str | None = Field(None, max_length=254)
+    phone: str | None = Field(None, max_length=40, description="any format; read as E.164")
     data: dict = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _identified(self):
-        if not ((self.platform and self.platform_user_id) or self.email):
-            raise ValueError("give platform and platform_user_id, or email")
+        if not ((self.platform and self.platform_user_id) or self.email or self.phone):
+            raise ValueError("give platform and platform_user_id, email or phone")
         return self
 
 
