@@ -30,6 +30,8 @@ SCOPES = {
     # Replies, notes, claim/assign, resolve/reopen, tags, priority, escalations: what any agent
     # does on the ticket page; the services' own rules (assigning others, acknowledging) apply.
     "write:tickets": "cm",
+    # PATCH /customers/{id} and merges: what any agent does on the customer page.
+    "write:customers": "cm",
     # The outgoing webhook's delivery log, and replaying a delivery: admins only.
     "admin:webhooks": "admin",
 }

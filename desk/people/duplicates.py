@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from rapidfuzz import fuzz
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from desk.core.extensions import db
 from desk.customers.models import Customer, CustomerIdentity, match_key
@@ -56,15 +57,15 @@ def suggestions(customer: Customer, limit: int = LIMIT) -> list[Suggestion]:
     for key in mine:
         candidates |= _neighbours(Customer.name_key, key) | _neighbours(CustomerIdentity.handle_key, key)
     candidates -= set(found) | {customer.id}
-    others = db.session.scalars(select(Customer).where(Customer.id.in_(candidates))).all() \
-        if candidates else []
-    for other in others:
-        theirs = _keys(other)
-        best = max((fuzz.ratio(a, b) for a in mine for b in theirs), default=0.0)
-        if best >= MIN_SCORE:
-            found[other.id] = ("name", best)
     found.pop(customer.id, None)
-    people = {c.id: c for c in db.session.scalars(select(Customer).where(
-        Customer.id.in_(found), Customer.merged_into_id.is_(None)))} if found else {}
-    ranked = sorted(((people[i], *found[i]) for i in people), key=lambda s: (-s[2], s[0].id))
+    people = {c.id: c for c in db.session.scalars(
+        select(Customer).where(Customer.id.in_(candidates | set(found)),
+                               Customer.merged_into_id.is_(None))
+        .options(selectinload(Customer.identities)))} if candidates or found else {}
+    for other_id in candidates & set(people):
+        best = max((fuzz.ratio(a, b) for a in mine for b in _keys(people[other_id])), default=0.0)
+        if best >= MIN_SCORE:
+            found[other_id] = ("name", best)
+    ranked = sorted(((people[i], *found[i]) for i in found if i in people),
+                    key=lambda s: (-s[2], s[0].id))
     return [Suggestion(c, reason, round(score, 1)) for c, reason, score in ranked[:limit]]

@@ -26,6 +26,7 @@ SCOPE_LABELS = {
     "reports": _l("reports: the service report"),
     "write:tickets": _l("write:tickets: reply, note, assign, resolve, tag and escalate"),
     "admin:webhooks": _l("admin:webhooks: the outgoing events' delivery log, and replays"),
+    "write:customers": _l("write:customers: edit customers' details and merge customers"),
 }
 EXPIRY_DAYS = (("30", _l("in 30 days")), ("90", _l("in 90 days")), ("365", _l("in a year")),
                ("", _l("never")))

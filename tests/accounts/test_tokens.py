@@ -32,10 +32,10 @@ def test_a_token_holds_only_scopes_its_users_role_allows(app_ctx, make_user):
         create_api_token("bot", smm, scopes=[])
     assert db.session.scalar(select(ApiToken.id)) is None
     # the default: what the role allows
-    assert create_api_token("bot", cm)[0].scope_list == ["read", "write:tickets"]
+    assert create_api_token("bot", cm)[0].scope_list == ["read", "write:tickets", "write:customers"]
     assert create_api_token("bot", smm)[0].scope_list == ["read", "write:messages",
                                                          "write:activity", "reports",
-                                                         "write:tickets"]
+                                                         "write:tickets", "write:customers"]
 
 
 def test_a_call_outside_the_tokens_scopes_is_403(app_ctx, client, make_user):
@@ -164,7 +164,7 @@ def test_the_command_takes_scopes_and_an_expiry(app, make_user):
         assert feed.expires_at - feed.created_at == timedelta(days=90)
         assert dated.expires_at.isoformat() == "2099-06-30T00:00:00+00:00"
         assert dated.scope_list == ["read", "write:messages", "write:activity", "reports",
-                                    "write:tickets", "admin:webhooks"]
+                                    "write:tickets", "write:customers", "admin:webhooks"]
 
 
 def test_the_openapi_description_names_each_operations_scope(client):

@@ -4,6 +4,7 @@ from desk.views.api import (  # noqa: F401
     base,
     bridge,
     conversation,
+    customers,
     messages,
     reports,
     ticket_actions,
