@@ -105,6 +105,9 @@ def demo_pages(app) -> list[tuple[str, str]]:
     with app.app_context():
         ticket_id, incident_id = first(Escalation.ticket_id), first(Incident.id)
         reply_id, policy_id, calendar_id = first(CannedReply.id), first(SlaPolicy.id), first(BusinessCalendar.id)
+        customer_id = db.session.get(Ticket, ticket_id).customer_id
+        other_id = db.session.scalar(db.select(Customer.id).where(Customer.id != customer_id)
+                                     .order_by(Customer.id).limit(1))
     found = [("inbox", "/inbox"), ("ticket", f"/tickets/{ticket_id}"), ("board", "/board"),
              ("escalations", "/escalations"), ("incident", f"/escalations/incidents/{incident_id}"),
              ("escalation-rules", "/escalations/rules"), ("notifications", "/notifications"),
@@ -113,7 +116,9 @@ def demo_pages(app) -> list[tuple[str, str]]:
              ("report-print", "/reports/print"), ("sla-policies", "/sla/policies"),
              ("sla-policy", f"/sla/policies/{policy_id}"), ("sla-calendars", "/sla/calendars"),
              ("admin-users", "/admin/users"), ("admin-channels", "/admin/channels"),
-             ("admin-tokens", "/admin/tokens")]
+             ("admin-tokens", "/admin/tokens"), ("customers", "/customers?q=a"),
+             ("customer", f"/customers/{customer_id}"), ("vip-import", "/customers/import"),
+             ("customer-merge", f"/customers/{customer_id}/merge?other={other_id}")]
     if calendar_id:
         found.append(("sla-calendar", f"/sla/calendars/{calendar_id}"))
     return found

@@ -1,7 +1,7 @@
 """Jinja filters for times and durations, in the viewer's timezone and language."""
 from datetime import datetime
 
-from flask_babel import format_datetime, format_timedelta
+from flask_babel import format_date, format_datetime, format_timedelta
 from ua_parser import parse as parse_user_agent
 
 from desk.accounts.users import ROLE_LABELS
@@ -11,6 +11,11 @@ from desk.core.clock import now as clock_now
 def localtime(value: datetime | None, fmt: str = "short") -> str:
     """A UTC datetime shown in the user's timezone."""
     return format_datetime(value, fmt) if value else ""
+
+
+def localdate(value: datetime | None, fmt: str = "medium") -> str:
+    """The day of a UTC datetime in the user's timezone ("7 dic 2026")."""
+    return format_date(value, fmt) if value else ""
 
 
 def ago(value: datetime | None) -> str:
@@ -44,6 +49,7 @@ def role_name(role: str | None) -> str:
 def register(app) -> None:
     app.add_template_filter(role_name)
     app.add_template_filter(localtime)
+    app.add_template_filter(localdate)
     app.add_template_filter(ago)
     app.add_template_filter(iso)
     app.add_template_filter(browser)
