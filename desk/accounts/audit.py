@@ -12,7 +12,7 @@ from desk.core.types import UTCDateTime
 
 # What an admin or SMM change is about; the audit page filters on these.
 OBJECT_TYPES = ("ticket", "user", "api_token", "channel", "sla_policy", "sla_calendar",
-                "escalation_rules", "canned_reply", "incident", "sign_in_policy")
+                "escalation_rules", "canned_reply", "incident", "sign_in_policy", "customer")
 SOURCES = ("web", "api", "cli", "system")
 
 

@@ -144,6 +144,18 @@ ACTIONS = {
                               "from %(from)s to %(to)s")),
     "signin.two_factor_roles": (_l("Two-step sign-in required"),
                                 _l("%(actor)s set the roles that must use two-step sign-in: %(to)s")),
+    "customer.updated": (_l("Customer changed"), _l("%(actor)s changed %(object)s (%(fields)s)")),
+    "customer.note_added": (_l("Customer note added"), _l("%(actor)s added a note to %(object)s")),
+    "customer.tags_changed": (_l("Customer tags changed"),
+                              _l("%(actor)s changed the tags of %(object)s (added: %(added)s; "
+                                 "removed: %(removed)s)")),
+    "customer.vip_imported": (_l("VIP list imported"),
+                              _l("%(actor)s imported a VIP list: %(marked)s marked, %(already)s "
+                                 "already VIP, %(unmatched)s unmatched, %(rejected)s rejected")),
+    "customer.merged": (_l("Customers merged"),
+                        _l("%(actor)s merged customer #%(merged_id)s into %(object)s")),
+    "customer.merge_undone": (_l("Customer merge undone"),
+                              _l("%(actor)s undid the merge of customer #%(merged_id)s into %(object)s")),
 }
 # Whose events the page shows: people's changes (the default), the system's, or both.
 WHO = ("people", "system", "all")
@@ -151,7 +163,7 @@ OBJECT_NAMES = {
     "ticket": _l("ticket"), "user": _l("user"), "api_token": _l("API token"),
     "channel": _l("channel"), "sla_policy": _l("SLA policy"), "sla_calendar": _l("calendar"),
     "escalation_rules": _l("escalation rules"), "canned_reply": _l("canned reply"),
-    "incident": _l("incident"), "sign_in_policy": _l("sign-in rules"),
+    "incident": _l("incident"), "sign_in_policy": _l("sign-in rules"), "customer": _l("customer"),
 }
 SOURCE_NAMES = {"web": _l("web"), "api": _l("API"), "cli": _l("command line"),
                 "system": _l("system")}
@@ -273,7 +285,7 @@ def describe(event: AuditEvent, people: dict[int, User]) -> str:
     changed = (data.get("changed", data.get("changes", data))
                if event.action.endswith((".updated", ".edited", "rules.changed")) else {})
     values = {**{k: _list(v) for k, v in data.items()}, "actor": actor, "object": target,
-              "fields": ", ".join(changed) if isinstance(changed, dict) and changed else "—",
+              "fields": ", ".join(changed) if isinstance(changed, (dict, list)) and changed else "—",
               "scopes": _list(data.get("scopes") or [])}
     if event.object_type == "api_token":
         owner = people.get(data.get("user_id"))

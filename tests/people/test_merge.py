@@ -159,3 +159,15 @@ def test_merge_through_the_pages(one_person, client, login):
     assert client.post(f"/customers/merges/{record.id}/undo").status_code == 302
     db.session.expire_all()
     assert db.session.get(Customer, one_person["fb"]).merged_into_id is None
+
+
+def test_the_audit_page_tells_merges_and_edits_as_sentences(one_person, client, login, make_user):
+    merge.merge(one_person["ig"], one_person["fb"], by=Actor(user_id=one_person["agent"].id), now=NOW)
+    from desk.people import edit
+    edit.update_customer(one_person["ig"], {"phone": "600111222"},
+                         by=Actor(user_id=one_person["agent"].id), now=NOW)
+    login(make_user("admin"))
+    page = client.get("/admin/audit").text
+    assert f"Ana Agent merged customer #{one_person['fb']} into customer #{one_person['ig']}" in page
+    assert f"Ana Agent changed customer #{one_person['ig']} (phone)" in page
+    assert "+34600111222" not in page
