@@ -11,11 +11,11 @@ pytestmark = pytest.mark.browser
 ROLE_NAMES = {"cm": "Community manager", "lead": "Team lead", "smm": "Social media manager",
               "admin": "Administrator"}
 EXPECTED_NAV = {
-    "cm": ["Inbox", "Canned replies", "Macros"],
-    "lead": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros"],
-    "smm": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
+    "cm": ["Inbox", "Customers", "Canned replies", "Macros"],
+    "lead": ["Inbox", "Customers", "SLA board", "Routing", "Escalations", "Canned replies", "Macros"],
+    "smm": ["Inbox", "Customers", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
             "Service report", "SLA policies"],
-    "admin": ["Inbox", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
+    "admin": ["Inbox", "Customers", "SLA board", "Routing", "Escalations", "Canned replies", "Macros",
               "Service report", "SLA policies", "Admin"],
 }
 
