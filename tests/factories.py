@@ -118,6 +118,7 @@ def demo_pages(app) -> list[tuple[str, str]]:
              ("admin-users", "/admin/users"), ("admin-channels", "/admin/channels"),
              ("admin-tokens", "/admin/tokens"), ("customers", "/customers?q=a"),
              ("customer", f"/customers/{customer_id}"), ("vip-import", "/customers/import"),
+             ("customer-erase", f"/customers/{customer_id}/erase"),
              ("customer-merge", f"/customers/{customer_id}/merge?other={other_id}")]
     if calendar_id:
         found.append(("sla-calendar", f"/sla/calendars/{calendar_id}"))

@@ -35,6 +35,7 @@ def registrations(config) -> list[tuple]:
 # (dotted job name, queue, setting that holds a cron expression, in UTC)
 CRON: list[tuple[str, str, str]] = [
     ("workers.feedback.send_weekly_report", "default", "WEEKLY_REPORT_CRON"),
+    ("workers.customers.purge_old_text", "default", "TEXT_RETENTION_CRON"),
 ]
 
 

@@ -1,7 +1,7 @@
 """The `desk` command's subcommands, one module per area; `create_app` adds them to `app.cli`."""
-from desk.commands import core, demo, escalations, feedback, inbound, replies, sla
+from desk.commands import core, customers, demo, escalations, feedback, inbound, replies, sla
 
-AREAS = (core, inbound, replies, sla, escalations, feedback, demo)
+AREAS = (core, inbound, replies, sla, escalations, feedback, customers, demo)
 
 
 def register_commands(app) -> None:

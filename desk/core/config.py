@@ -47,6 +47,10 @@ class Defaults:
     BABEL_DEFAULT_LOCALE = "en"
     BABEL_DEFAULT_TIMEZONE = "UTC"
     LANGUAGES = ("en", "es")
+    # Message text older than this many months is removed for every customer, daily at
+    # TEXT_RETENTION_CRON (desk/people/privacy.py); 0 keeps text for ever.
+    TEXT_RETENTION_MONTHS = 0
+    TEXT_RETENTION_CRON = "30 3 * * *"  # 03:30 UTC
     PHONE_REGION = "ES"  # the country of customer phone numbers written without "+code"
 
     # Platforms (secrets only from the environment; blank means the platform is not configured)

@@ -45,6 +45,9 @@ class Customer(db.Model):
     # kept customer, and the merge can be undone) but it no longer appears anywhere.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customer.id"), index=True)
     updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set when the person's data was erased (desk/people/privacy.py): the row stays for the
+    # figures, named by its reference, with nothing that identifies anyone.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     vip: Mapped[bool] = mapped_column(default=False)
     followers: Mapped[int | None]  # the largest follower count among the identities
     # The platform profile's picture (Messenger, Instagram) and when the profile was last
@@ -70,9 +73,11 @@ class Customer(db.Model):
     @property
     def name_known(self) -> bool:
         """False while the only name is a platform id (a Messenger or Instagram customer whose
-        profile has not been looked up): such a name is never put in a message."""
+        profile has not been looked up) or after an erasure: such a name is never put in a
+        message."""
         name = (self.display_name or "").strip()
-        return bool(name) and name not in {i.platform_user_id for i in self.identities}
+        return (bool(name) and self.erased_at is None
+                and name not in {i.platform_user_id for i in self.identities})
 
     @property
     def first_name(self) -> str:

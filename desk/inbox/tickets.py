@@ -139,6 +139,9 @@ class Message(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the text was removed: the customer's erasure or the retention purge
+    # (desk/people/privacy.py). The row stays, so every figure does.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Automatic messages (acknowledgements, surveys) never stop an SLA clock.
     automatic: Mapped[bool] = mapped_column(default=False)
     # Outbound delivery; the idempotency key makes a retried send a no-op on our side.

@@ -131,6 +131,8 @@ def undo(merge_id: int, *, by: Actor, now: datetime) -> CustomerMerge:
                                .with_for_update())
     if merged is None or merged.merged_into_id != kept.id:
         raise Conflict(_("This merge cannot be undone: the customers changed since."))
+    if kept.erased_at is not None:
+        raise Conflict(_("This merge cannot be undone: the customer's data was erased."))
     if db.session.scalar(select(func.count()).select_from(CustomerMerge).where(
             CustomerMerge.kept_id == merged.id, CustomerMerge.undone_at.is_(None))):
         raise Conflict(_("Undo the later merges into this customer first."))

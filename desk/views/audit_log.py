@@ -156,6 +156,11 @@ ACTIONS = {
                         _l("%(actor)s merged customer #%(merged_id)s into %(object)s")),
     "customer.merge_undone": (_l("Customer merge undone"),
                               _l("%(actor)s undid the merge of customer #%(merged_id)s into %(object)s")),
+    "customer.exported": (_l("Customer data exported"),
+                          _l("%(actor)s exported the data of %(object)s (%(tickets)s tickets)")),
+    "customer.erased": (_l("Customer data erased"),
+                        _l("%(actor)s erased the data of %(object)s (%(tickets)s tickets, "
+                           "%(messages)s messages)")),
 }
 # Whose events the page shows: people's changes (the default), the system's, or both.
 WHO = ("people", "system", "all")

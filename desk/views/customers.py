@@ -1,6 +1,9 @@
 """The customer pages: search, one person's page (details, notes, tags, timeline, duplicate
-suggestions), merge with its preview and undo, and the VIP list import."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+suggestions), merge with its preview and undo, the VIP list import, and the person's data
+export and erasure (SMM and admin)."""
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -9,7 +12,7 @@ from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import parse_id
 from desk.customers.models import Customer
-from desk.people import duplicates, edit, merge, profile
+from desk.people import duplicates, edit, merge, privacy, profile
 from desk.people.search import search_customers
 from desk.views.access import audit_actor, role_required
 
@@ -23,6 +26,9 @@ FIELD_LABELS = {"display_name": _l("Name"), "email": _l("E-mail"), "phone": _l("
                 "avatar_url": _l("Picture"), "followers": _l("Followers")}
 MOVED_LABELS = {"ticket": _l("Tickets"), "message": _l("Messages"), "survey": _l("Surveys"),
                 "activity": _l("Activity events"), "identity": _l("Accounts"), "note": _l("Notes")}
+ERASED_LABELS = {"identity": _l("Accounts removed"), "ticket": _l("Tickets kept, without subject or notes"),
+                 "message": _l("Messages whose text is removed"), "note": _l("Notes removed"),
+                 "survey": _l("Surveys kept, without comment")}
 
 
 @bp.before_request
@@ -162,3 +168,38 @@ def import_vip():
             db.session.rollback()
             error = str(exc)
     return render_template("customers/import.html", result=result, error=error), 400 if error else 200
+
+
+@bp.route("/<int:customer_id>/export", methods=["POST"])
+@role_required("smm")
+def export(customer_id):
+    customer = _customer(customer_id)
+    if _kept(customer):
+        return _kept(customer)
+    document = privacy.export_customer(customer.id, by=audit_actor(), now=clock_now())
+    body = json.dumps(document, ensure_ascii=False, indent=2)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="customer-{customer.id}.json"',
+        "Cache-Control": "no-store"})
+
+
+@bp.route("/<int:customer_id>/erase")
+@role_required("smm")
+def erase_confirm(customer_id):
+    customer = _customer(customer_id)
+    return _kept(customer) or render_template(
+        "customers/erase.html", c=customer, counts=privacy.erasure_counts(customer.id),
+        labels=ERASED_LABELS)
+
+
+@bp.route("/<int:customer_id>/erase", methods=["POST"])
+@role_required("smm")
+def erase(customer_id):
+    customer = _customer(customer_id)
+    if request.form.get("confirm") != "erase":
+        return render_template("customers/erase.html", c=customer, labels=ERASED_LABELS,
+                               counts=privacy.erasure_counts(customer.id),
+                               error=_("Tick the box to confirm the erasure.")), 400
+    privacy.erase_customer(customer.id, by=audit_actor(), now=clock_now())
+    flash(_("The customer's data is erased. Their tickets stay in the figures without it."), "info")
+    return redirect(url_for("customers.show", customer_id=customer.id))

@@ -1,0 +1,29 @@
+"""Customer erasure and the retention purge: when a customer's data was erased, and when a
+message's text was removed (by an erasure or the retention purge).
+
+Revision ID: d2f4b7a9c315
+Revises: c8a1e5d3f604
+"""
+import sqlalchemy as sa
+from alembic import op
+
+import desk.core.types
+
+revision = "d2f4b7a9c315"
+down_revision = "c8a1e5d3f604"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("erased_at", desk.core.types.UTCDateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("erased_at", desk.core.types.UTCDateTime(timezone=True), nullable=True))
+
+
+def downgrade():
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_column("erased_at")
+    with op.batch_alter_table("customer", schema=None) as batch_op:
+        batch_op.drop_column("erased_at")

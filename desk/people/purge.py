@@ -1,0 +1,104 @@
+"""The retention purge: message text older than DESK_TEXT_RETENTION_MONTHS is removed for
+every customer, nightly, in batches; every row a figure counts stays."""
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import String, delete, select, update
+
+from desk.core.extensions import db
+from desk.escalation.crisis import CrisisSignal, Incident
+from desk.feedback.surveys import Survey
+from desk.inbox.tickets import Message, Ticket
+from desk.intake.events import InboundEvent
+from desk.notify.webhooks import WebhookDelivery
+from desk.people.privacy import ERASED_PAYLOAD
+from desk.replies.models import ReplyExample
+
+PURGE_BATCH = 2_000  # rows per transaction
+
+
+@dataclass
+class PurgeResult:
+    messages: int = 0
+    subjects: int = 0
+    comments: int = 0
+    examples: int = 0
+    raw_events: int = 0
+    signals: int = 0
+    incidents: int = 0
+    deliveries: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(vars(self).values())
+
+
+def retention_cutoff(now: datetime, months: int) -> datetime:
+    """The time before which text is removed: `months` calendar months before `now`, on the
+    same day of the month (the last day when that month is shorter)."""
+    month_index = now.year * 12 + (now.month - 1) - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    for day in range(now.day, 27, -1):
+        try:
+            return now.replace(year=year, month=month, day=day)
+        except ValueError:
+            continue
+    return now.replace(year=year, month=month, day=min(now.day, 28))
+
+
+def purge_old_text(now: datetime, months: int) -> PurgeResult:
+    """Remove message text older than `months` months for every customer: message text and
+    attachments, the subjects of tickets with no newer message, survey comments, what the
+    suggestions and crisis detection kept of those messages, the raw platform events and the
+    finished outgoing events. Figures stay. Runs in
+    transactions of PURGE_BATCH rows, so it can be stopped and run again (idempotent); does
+    nothing when `months` is 0 or less."""
+    result = PurgeResult()
+    if months <= 0:
+        return result
+    cutoff = retention_cutoff(now, months)
+    result.messages = _purge(select(Message.id).where(Message.sent_at < cutoff,
+                                                      Message.erased_at.is_(None)),
+                             lambda ids: update(Message).where(Message.id.in_(ids))
+                             .values(text="", attachments=[], erased_at=now))
+    result.subjects = _purge(select(Ticket.id).where(Ticket.last_message_at < cutoff,
+                                                     Ticket.subject != ""),
+                             lambda ids: update(Ticket).where(Ticket.id.in_(ids)).values(subject=""))
+    result.comments = _purge(select(Survey.id).where(Survey.answered_at < cutoff,
+                                                     Survey.comment.is_not(None)),
+                             lambda ids: update(Survey).where(Survey.id.in_(ids)).values(comment=None))
+    result.examples = _purge(select(ReplyExample.id).where(ReplyExample.created_at < cutoff),
+                             lambda ids: delete(ReplyExample).where(ReplyExample.id.in_(ids)))
+    result.raw_events = _purge(select(InboundEvent.id).where(
+        InboundEvent.status == "processed", InboundEvent.received_at < cutoff,
+        InboundEvent.payload != ERASED_PAYLOAD),
+        lambda ids: update(InboundEvent).where(InboundEvent.id.in_(ids)).values(payload=ERASED_PAYLOAD))
+    result.signals = _purge(select(CrisisSignal.id).where(CrisisSignal.at < cutoff,
+                                                          CrisisSignal.text_key != ""),
+                            lambda ids: update(CrisisSignal).where(CrisisSignal.id.in_(ids))
+                            .values(text_key=""))
+    # An incident is named after its first complaint: past the cutoff, by its number.
+    numbered = "#" + Incident.id.cast(String)
+    result.incidents = _purge(select(Incident.id).where(Incident.created_at < cutoff,
+                                                        Incident.title != numbered),
+                              lambda ids: update(Incident).where(Incident.id.in_(ids))
+                              .values(title=numbered))
+    # The outgoing events' log carried the text too; past the cutoff it has served its purpose.
+    result.deliveries = _purge(select(WebhookDelivery.id).where(
+        WebhookDelivery.created_at < cutoff, WebhookDelivery.status != "pending"),
+        lambda ids: delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    return result
+
+
+def _purge(select_ids, change) -> int:
+    """Apply `change(ids)` to the rows `select_ids` finds, PURGE_BATCH at a time, committing
+    each batch; returns how many rows changed."""
+    done = 0
+    while True:
+        ids = list(db.session.scalars(select_ids.limit(PURGE_BATCH)))
+        if not ids:
+            return done
+        db.session.execute(change(ids).execution_options(synchronize_session=False))
+        db.session.commit()
+        done += len(ids)
