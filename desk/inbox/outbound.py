@@ -22,6 +22,7 @@ from desk.channels.senders import send as platform_send
 from desk.core import signals
 from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.core.queue import enqueue_after_commit
 from desk.inbox.tickets import Message, Ticket
 from desk.notify import webhooks
@@ -82,6 +83,8 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
+    if ticket.customer.erased_at is not None:
+        raise Conflict(_("This customer's data was erased: no reply can be sent to them."))
     text = (text or "").strip()
     if not text:
         raise DeskError("a reply needs some text")

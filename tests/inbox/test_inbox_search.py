@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from werkzeug.datastructures import MultiDict
 
 from desk import create_app
@@ -227,11 +227,14 @@ def test_migration_installs_search_and_downgrade_removes_it(empty_database_url, 
         downgrade(revision="b2f1a7c3d401")
         # Stored as a plain row: the models (and the receivers of a customer message) now
         # describe columns and tables the old schema does not have yet.
-        first = db.session.scalar(select(Message).where(Message.ticket_id == ticket_id))
-        db.session.add(Message(ticket_id=ticket_id, channel_id=first.channel_id, direction="in",
-                               customer_id=first.customer_id, text="mensaje sin búsqueda",
-                               platform_message_id="m-old-schema", sent_at=first.sent_at,
-                               received_at=first.received_at))
+        first = db.session.execute(select(
+            Message.channel_id, Message.customer_id, Message.sent_at, Message.received_at)
+            .where(Message.ticket_id == ticket_id)).first()
+        db.session.execute(insert(Message).values(
+            ticket_id=ticket_id, channel_id=first.channel_id, direction="in",
+            customer_id=first.customer_id, text="mensaje sin búsqueda",
+            platform_message_id="m-old-schema", sent_at=first.sent_at,
+            received_at=first.received_at))
         db.session.commit()
         db.session.remove()
         upgrade()

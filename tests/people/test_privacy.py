@@ -219,12 +219,15 @@ def test_after_erasure_no_page_export_or_table_shows_her_and_the_report_is_uncha
     assert again.status_code == 409
 
 
-def test_a_new_message_after_the_erasure_starts_a_new_customer(marisol):
+def test_after_the_erasure_a_new_message_starts_a_new_customer_and_no_reply_goes(marisol):
     privacy.erase_customer(marisol["id"], by=Actor(), now=NOW)
     dm = db.session.get(Ticket, marisol["dm"])
     assert dm.thread_key == f"erased:{dm.id}" and dm.subject == ""
     newcomer = make_customer(name="Marisol Q", platform="instagram")
     assert newcomer.id != marisol["id"]
+    from desk.inbox.outbound import create_reply
+    with pytest.raises(Conflict):  # nobody left to send it to
+        create_reply(dm.id, marisol["agent"].id, "Hola", "private", NOW)
 
 
 def test_erasure_is_for_smm_and_admin_and_needs_the_confirmation(marisol, client, login, make_user):
