@@ -1,5 +1,7 @@
 """Who wrote: the customer behind a platform user id, created on first sight, its profile
 kept fresh from what each message says about its author."""
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -8,16 +10,19 @@ from desk.core.extensions import db
 from desk.customers.models import Customer, CustomerIdentity
 
 
-def upsert_customer(message: NormalizedMessage, memo: dict | None = None) -> Customer:
-    """The customer behind a platform user id; created on first sight, profile kept fresh."""
+def upsert_customer(message: NormalizedMessage, memo: dict | None = None, *,
+                    seen_at: datetime) -> Customer:
+    """The customer behind a platform user id; created on first sight (`seen_at`: when the
+    message was written, so "customer since" is their first message), profile kept fresh."""
     author = message.author
     identity = find_identity(message.platform, author.id, memo)
     if identity is None:
         customer = Customer(display_name=(author.name or author.handle or author.id)[:200],
-                            followers=author.followers)
+                            followers=author.followers, created_at=seen_at)
         identity = CustomerIdentity(customer=customer, platform=message.platform,
                                     platform_user_id=author.id[:100], handle=author.handle,
-                                    name=author.name, followers=author.followers)
+                                    name=author.name, followers=author.followers,
+                                    created_at=seen_at)
         if memo is not None and memo.get("threads") is not None:
             db.session.add(identity)  # a batch's savepoint takes a concurrent first message
         else:

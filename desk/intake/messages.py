@@ -110,7 +110,7 @@ def _status(existing: Message | None, message: NormalizedMessage) -> str:
 
 def _inbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
              received_at: datetime, now: datetime, memo: dict) -> str:
-    customer = upsert_customer(message, memo)
+    customer = upsert_customer(message, memo, seen_at=sent_at)
     want_profile(customer, message, channel, now, memo)
     ticket = _find_ticket(channel, message, customer, memo)
     outcome = "appended"

@@ -90,6 +90,10 @@ def ready(redis_url: str) -> bool:
 
 def resolved_with_survey(channel, agent) -> int:
     """A DM ticket answered by `agent` and resolved now: its survey is scheduled in Redis."""
+    # The polls before read through one transaction while the worker wrote: on SQLite a write
+    # from that old snapshot is refused at once ("database is locked", no busy wait), so the
+    # test's session starts a fresh one.
+    db.session.rollback()
     ticket = make_ticket(channel=channel, customer=make_customer(platform="facebook"))
     add_agent_reply(ticket, agent)
     resolve(ticket.id, db.session.get(User, agent.id), clock_now())

@@ -238,6 +238,13 @@ def test_implausible_platform_times_start_the_clock_at_receipt(channel, client, 
     assert message.ticket.created_at == received
 
 
+def test_a_customer_is_a_customer_since_their_first_message_not_since_processing(channel):
+    written = T0 - timedelta(minutes=7)  # processed later (a queue backlog, an outage)
+    assert _ingest(_dm("first", written), T0) == "created"
+    customer = db.session.scalars(select(Customer)).one()
+    assert customer.created_at == written and customer.identities[0].created_at == written
+
+
 def test_clamp_keeps_plausible_times():
     received = T0
     assert clamp(T0 - timedelta(minutes=3), received) == T0 - timedelta(minutes=3)
