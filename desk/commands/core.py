@@ -1,6 +1,7 @@
 """Core commands: run, worker, scheduler, init-db, users and passwords, tokens, channels."""
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -221,25 +222,30 @@ def scheduler(quiet):
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def run(host, port):
-    """Development: web server, worker and scheduler together, stopped by Ctrl-C."""
+    """Development: web server, worker and scheduler together, stopped by Ctrl-C or SIGTERM."""
     env = {**os.environ, "DESK_DEV": "1"}
     desk_cmd = [sys.executable, "-m", "desk"]
     # Worker, scheduler and web server log warnings and errors only: a line for every job and
     # every page poll buried the sign-ins (issue #20).
     children = Children([Child(desk_cmd + ["worker", "--with-scheduler", "--quiet"], env),
-                         Child(desk_cmd + ["scheduler", "--quiet"], env)]).start()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    address = f"http://{host}:{port}/"
-    click.echo(f"the desk is at {address}  (worker and scheduler started, and "
-               "started again if they exit)")
-    # Said again once the server answers, after the start-up lines of every process.
-    threading.Thread(target=_say_when_ready, args=(host, port, ready_banner(address)),
-                     daemon=True).start()
+                         Child(desk_cmd + ["scheduler", "--quiet"], env)])
+    # `kill` (SIGTERM) stops the children as Ctrl-C does: Python's default for SIGTERM ends
+    # the process at once, skipping the `finally`, and left the worker and scheduler running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        children.start()
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        address = f"http://{host}:{port}/"
+        click.echo(f"the desk is at {address}  (worker and scheduler started, and "
+                   "started again if they exit)")
+        # Said again once the server answers, after the start-up lines of every process.
+        threading.Thread(target=_say_when_ready, args=(host, port, ready_banner(address)),
+                         daemon=True).start()
         # app.run() refuses to start inside a Flask CLI command; run_simple is what it calls.
         run_simple(host, port, current_app._get_current_object(), threaded=True)
     finally:
         children.stop()
+
 
 def _say_when_ready(host: str, port: int, text: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout

@@ -71,7 +71,8 @@ class Children:
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM to every child, then wait for each (SIGKILL after `timeout` seconds)."""
         self._stopping.set()
-        self._watcher.join()
+        if self._watcher.is_alive():  # a stop during start() finds it not started yet
+            self._watcher.join()
         running = [c.process for c in self.children if c.process and c.process.poll() is None]
         for process in running:
             process.terminate()

@@ -2,11 +2,13 @@
 processes started while Redis is down: they wait, reconnect and never exit; what waited in the
 database becomes one message each, and a delayed job (a CSAT survey) goes out soon after Redis
 is back. Each test ends with I1-I6 (tests/invariants.py)."""
+import socket
 import subprocess
 import sys
 import time
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from redis import Redis
@@ -170,3 +172,28 @@ def test_a_worker_and_a_scheduler_started_while_redis_is_down_wait_for_it(
     assert scheduler.poll() is None and worker.poll() is None
     assert_invariants(accepted=keys(), messages={f"m_wait_{i}" for i in range(3)},
                       now=clock_now())
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_desk_run_stopped_with_sigterm_stops_its_worker_and_scheduler(app, desk_processes):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = desk_processes("run", "--port", str(port))
+    assert wait_until(lambda: len(_children_of(run.pid)) >= 2, 30), run.log.read_text()
+    children = _children_of(run.pid)
+    run.terminate()
+    run.wait(timeout=20)
+    alive = lambda: [pid for pid in children if Path(f"/proc/{pid}").exists()]  # noqa: E731
+    assert wait_until(lambda: alive() == [], 20), (alive(), run.log.read_text())
