@@ -1,6 +1,7 @@
 """The desk: a shared response desk for social-media customer service."""
 import os
 from datetime import timedelta
+from zoneinfo import available_timezones
 
 from flask import Flask, current_app, has_request_context, request
 from flask_login import current_user
@@ -116,6 +117,10 @@ def _finish_config(app: Flask) -> None:
         app.config["SECRET_KEY"] = "dev-only-not-secret"
     app.config["SQLALCHEMY_DATABASE_URI"] = database_uri(app)
     app.config["REMEMBER_COOKIE_DURATION"] = timedelta(days=int(app.config["REMEMBER_DAYS"]))
+    if app.config["TIMEZONE"] not in available_timezones():
+        raise RuntimeError(f"DESK_TIMEZONE={app.config['TIMEZONE']!r} is no time zone; use an IANA "
+                           "name such as Europe/Madrid or America/Mexico_City")
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     # A rate limiter whose Redis is down must not lock everyone out of the desk.
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from desk.accounts import audit
-from desk.accounts.users import ROLES, User, normalize_email
+from desk.accounts.users import ROLES, User, desk_timezone, normalize_email
 from desk.core.errors import DeskError
 from desk.core.extensions import db
 
@@ -82,7 +82,7 @@ def user_for_claims(claims: dict, settings: SsoSettings, now: datetime) -> User:
             raise SsoRefused("no account here for this person")
         user = User(email=email, name=(claims.get("name") or email.split("@")[0])[:120],
                     role=role, password_hash="!", created_at=now,
-                    locale=_locale(claims))
+                    locale=_locale(claims), timezone=desk_timezone())
         db.session.add(user)
         db.session.flush()
         audit.record("user.created_by_sso", at=now, actor="system", object_type="user",

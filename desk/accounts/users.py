@@ -87,6 +87,11 @@ def normalize_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
+def desk_timezone() -> str:
+    """The desk's time zone (DESK_TIMEZONE): where new people start."""
+    return current_app.config["TIMEZONE"]
+
+
 def create_user(email: str, name: str, password: str, role: str, locale: str | None = None) -> User:
     """Create and commit a user; DeskError on an unknown role, a bad e-mail or a taken e-mail."""
     email = normalize_email(email)
@@ -99,7 +104,8 @@ def create_user(email: str, name: str, password: str, role: str, locale: str | N
     if db.session.scalar(select(User.id).where(User.email == email)):
         raise Conflict(f"a user with e-mail {email} already exists")
     user = User(email=email, name=name.strip() or email.split("@")[0], role=role,
-                password_hash=_hashing()[0].hash(password), locale=locale)
+                password_hash=_hashing()[0].hash(password), locale=locale,
+                timezone=desk_timezone())
     db.session.add(user)
     db.session.commit()
     return user

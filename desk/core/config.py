@@ -45,7 +45,9 @@ class Defaults:
     REMEMBER_DAYS = 30  # "keep me signed in": the cookie's life and the idle limit
     RATELIMIT_HEADERS_ENABLED = True
     BABEL_DEFAULT_LOCALE = "en"
-    BABEL_DEFAULT_TIMEZONE = "UTC"
+    # The desk's time zone (IANA): new people start in it and pages and mails that belong to
+    # no person use it; each person may choose another in Preferences.
+    TIMEZONE = "UTC"
     LANGUAGES = ("en", "es")
     # Message text older than this many months is removed for every customer, daily at
     # TEXT_RETENTION_CRON (desk/people/privacy.py); 0 keeps text for ever.

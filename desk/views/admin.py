@@ -12,7 +12,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from desk.accounts import admin, passwords, twofactor
 from desk.accounts import users as auth
 from desk.accounts.tokens import tokens_of
-from desk.accounts.users import User
+from desk.accounts.users import User, desk_timezone
 from desk.channels import accounts as channel_accounts
 from desk.channels.accounts import MAX_TOKEN_CHARS, PLATFORMS, Channel
 from desk.core.clock import now as clock_now
@@ -98,7 +98,7 @@ class ChannelTokenForm(FlaskForm):
 def users():
     form = _with_timezones(InviteForm())
     if request.method == "GET":
-        form.timezone.data = current_user.timezone
+        form.timezone.data = desk_timezone()
     if form.validate_on_submit():
         try:
             user = passwords.invite_user(
