@@ -8,7 +8,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
-from sqlalchemy import BigInteger, String, select
+from sqlalchemy import JSON, BigInteger, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.accounts import audit, sessions
@@ -48,6 +48,8 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(5))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     active: Mapped[bool] = mapped_column(default=True)
+    # topic -> {"app": bool, "mail": bool}: what reaches this person (desk/notify/preferences.py)
+    notification_prefs: Mapped[dict | None] = mapped_column(JSON)
     # Two-factor sign-in (desk/accounts/twofactor.py): seeds encrypted, the last step used.
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_pending: Mapped[str | None] = mapped_column(String(255))

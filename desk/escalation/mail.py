@@ -10,6 +10,7 @@ from desk.core.extensions import db
 from desk.core.texts import for_reader
 from desk.escalation.escalations import REASON_LABELS, Escalation, describe, level_users
 from desk.notify.mailer import send_mail
+from desk.notify.preferences import wants
 
 
 def mail_escalation(escalation_id: int, event: str) -> int:
@@ -21,7 +22,7 @@ def mail_escalation(escalation_id: int, event: str) -> int:
         return 0  # acknowledged meanwhile: nothing to remind about
     readers: dict[tuple[str, str], list[str]] = {}
     for user in level_users(escalation.level):
-        if user.email:
+        if user.email and wants(user.notification_prefs, "escalation", "mail"):
             readers.setdefault((user.locale or "", user.timezone or ""), []).append(user.email)
     mailed = 0
     for (locale, time_zone), recipients in sorted(readers.items()):

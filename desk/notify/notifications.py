@@ -10,6 +10,7 @@ from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.core.texts import Later, shown
 from desk.core.types import UTCDateTime
+from desk.notify.preferences import muted
 
 
 class Notification(db.Model):
@@ -51,7 +52,7 @@ def notify(user_ids, kind: str, text, *, dedupe_key: str, link: str | None = Non
         return []
     already = set(db.session.scalars(db.select(Notification.user_id).where(
         Notification.user_id.in_(user_ids), Notification.dedupe_key == dedupe_key)))
-    fresh = sorted(user_ids - already)
+    fresh = sorted(user_ids - already - muted(user_ids, kind, "app"))
     locales = dict(db.session.execute(db.select(User.id, User.locale).where(User.id.in_(fresh))).all())
     message, params = (text.msgid, text.params()) if isinstance(text, Later) else (None, None)
     created = [Notification(user_id=uid, kind=kind, text=in_locale(text, locales.get(uid)),

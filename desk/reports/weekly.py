@@ -10,6 +10,7 @@ from desk.accounts.users import User
 from desk.core.extensions import db
 from desk.notify.mailer import send_mail
 from desk.notify.notifications import notify
+from desk.notify.preferences import wants
 from desk.reports.format import duration
 from desk.reports.periods import ReportFilter
 from desk.reports.service import ServiceReport, service_report
@@ -65,7 +66,7 @@ def send_weekly_report(now: datetime) -> int:
     fresh = {n.user_id for n in created}
     sent = 0
     for user in smms:
-        if user.id not in fresh:
+        if user.id not in fresh or not wants(user.notification_prefs, "weekly_report", "mail"):
             continue
         with force_locale(user.locale or "en"):
             subject, body = weekly_text(report)

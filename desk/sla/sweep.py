@@ -23,6 +23,7 @@ from desk.core.texts import N_, Later, for_reader, term
 from desk.inbox.tickets import Ticket
 from desk.notify.mailer import send_mail
 from desk.notify.notifications import Notification
+from desk.notify.preferences import muted, wants
 from desk.sla.policies import RUNNING, SlaClock
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,10 @@ def _notify_many(notes: list[Notification]) -> None:
     for chunk in _chunks(keys, 1000):
         taken.update(db.session.execute(select(Notification.user_id, Notification.dedupe_key)
                                         .where(Notification.dedupe_key.in_(chunk))).all())
-    db.session.add_all(n for n in notes if (n.user_id, n.dedupe_key) not in taken)
+    off = {(kind, uid) for kind in {n.kind for n in notes}
+           for uid in muted({n.user_id for n in notes if n.kind == kind}, kind, "app")}
+    db.session.add_all(n for n in notes if (n.user_id, n.dedupe_key) not in taken
+                       and (n.kind, n.user_id) not in off)
 
 
 def lead_ids() -> list[int]:
@@ -174,6 +178,8 @@ def mail_event(clock_id: int, event: str) -> bool:
         return False
     readers: dict[tuple, list[str]] = {}
     for user in db.session.scalars(select(User).where(User.id.in_(lead_ids()))):
+        if not wants(user.notification_prefs, f"sla_{event}", "mail"):
+            continue
         readers.setdefault((user.locale or "", user.timezone or ""), []).append(user.email)
     link = current_app.config["BASE_URL"].rstrip("/") + f"/tickets/{clock.ticket_id}"
     sent = False

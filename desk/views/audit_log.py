@@ -144,6 +144,8 @@ ACTIONS = {
                               "from %(from)s to %(to)s")),
     "signin.two_factor_roles": (_l("Two-step sign-in required"),
                                 _l("%(actor)s set the roles that must use two-step sign-in: %(to)s")),
+    "user.notifications_changed": (_l("Notification choices changed"),
+                                   _l("%(actor)s changed which notifications reach them")),
     "customer.updated": (_l("Customer changed"), _l("%(actor)s changed %(object)s (%(fields)s)")),
     "customer.note_added": (_l("Customer note added"), _l("%(actor)s added a note to %(object)s")),
     "customer.tags_changed": (_l("Customer tags changed"),

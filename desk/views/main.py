@@ -1,5 +1,5 @@
 """Home (each role's first page), preferences and the health check."""
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -8,8 +8,12 @@ from sqlalchemy import text
 from wtforms import SelectField
 from wtforms.validators import DataRequired
 
+from desk.core.clock import now as clock_now
+from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.queue import redis_ok
+from desk.notify import preferences as notify_preferences
+from desk.views.access import audit_actor
 
 bp = Blueprint("main", __name__)
 
@@ -31,6 +35,14 @@ def home():
     return redirect(url_for("main.preferences"))
 
 
+TOPIC_LABELS = {"sla": _l("SLA warnings and breaches"), "escalation": _l("Escalations"),
+                "approval": _l("Replies waiting for approval (crisis)"),
+                "mention": _l("Mentions in notes"),
+                "channels": _l("Channels failing or tokens about to expire"),
+                "weekly_report": _l("The weekly service report")}
+WAY_LABELS = {"app": _l("In the desk"), "mail": _l("By e-mail")}
+
+
 class PreferencesForm(FlaskForm):
     locale = SelectField(_l("Language"), choices=[("en", "English"), ("es", "Español")], validators=[DataRequired()])
     timezone = SelectField(_l("Timezone"), validators=[DataRequired()])
@@ -45,10 +57,16 @@ def preferences():
     if form.validate_on_submit():
         current_user.locale = form.locale.data
         current_user.timezone = form.timezone.data
-        db.session.commit()
+        on = {tuple(value.partition(".")[::2]) for value in request.form.getlist("notify")}
+        try:  # one transaction: the choices commit the language and zone with them
+            notify_preferences.set_choices(current_user.id, on, by=audit_actor(), now=clock_now())
+        except DeskError:
+            db.session.rollback()
+            raise
         flash(_("Preferences saved."), "info")
         return redirect(url_for("main.preferences"))
-    return render_template("accounts/preferences.html", form=form)
+    return render_template("accounts/preferences.html", form=form, topics=TOPIC_LABELS,
+                           ways=WAY_LABELS, notify=notify_preferences.choices(current_user))
 
 
 @bp.route("/favicon.ico")

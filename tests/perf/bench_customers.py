@@ -92,6 +92,7 @@ def populate(db, tickets: int, seed: int = 11) -> tuple[int, list[int]]:
                             (Ticket.__table__, ticket_rows), (Message.__table__, messages)):
             db.session.execute(insert(table), rows)
         db.session.commit()
+    _sync_sequences(db)  # the rows above took explicit ids; the ORM's next ones follow them
     regular = Customer(display_name="Lucía García Pérez", vip=True, email="lucia@example.com")
     regular.identities.append(CustomerIdentity(platform="instagram", platform_user_id="regular",
                                                handle="lucia.garcia", name="Lucía García Pérez"))
@@ -130,14 +131,22 @@ def populate(db, tickets: int, seed: int = 11) -> tuple[int, list[int]]:
         db.session.execute(insert(table), batch_rows)
     db.session.commit()
     if db.engine.dialect.name == "postgresql":
-        for table in ("customer", "customer_identity", "ticket", "message", "survey", "activity_event"):
-            db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                    f"(SELECT max(id) FROM {table}))"))
-        db.session.commit()
+        _sync_sequences(db)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
     top = db.session.scalar(select(func.max(Customer.id)))
     return regular.id, [rng.randint(1, max(1, top - 1)) for _ in range(SAMPLES)]
+
+
+def _sync_sequences(db) -> None:
+    """PostgreSQL: each table's id sequence moved past the ids inserted explicitly."""
+    from sqlalchemy import text
+    if db.engine.dialect.name != "postgresql":
+        return
+    for table in ("customer", "customer_identity", "ticket", "message", "survey", "activity_event"):
+        db.session.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"(SELECT coalesce(max(id), 1) FROM {table}))"))
+    db.session.commit()
 
 
 def measure(backend: str, tickets: int) -> list[dict]:
