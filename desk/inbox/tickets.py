@@ -93,6 +93,9 @@ class Ticket(db.Model):
     # The clock that currently runs (first or next response): its due time and state.
     sla_state: Mapped[str | None] = mapped_column(String(10))
     sla_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When that clock started: while it runs, how long the customer has waited for us (the
+    # first unanswered message), not since their latest one.
+    sla_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     channel: Mapped[Channel] = relationship()

@@ -102,6 +102,7 @@ def _mirror(ticket, clock: SlaClock) -> None:
     ticket.sla_state = clock.state
     ticket.sla_due_at = clock.due_at
     ticket.sla_warn_at = clock.warn_at
+    ticket.sla_started_at = clock.started_at
 
 
 @signals.reply_released.connect

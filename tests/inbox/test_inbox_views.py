@@ -36,6 +36,24 @@ def test_inbox_page_and_fragment(client, app, cm):
     assert fragment.headers["HX-Push-Url"] == "/inbox?q=pedido"
 
 
+def test_the_wait_counts_from_the_first_unanswered_message_not_the_latest(client, app, cm):
+    """A first response two days late, and the customer wrote again 24 minutes ago: the row
+    says the customer has waited two days (it said "24 minutes" beside the late clock)."""
+    from datetime import timedelta
+
+    from desk.core.clock import now as clock_now
+    from tests.factories import add_customer_message
+    now = clock_now()
+    with app.app_context():
+        ticket = make_ticket("¿Hola?", sent_at=now - timedelta(days=2, hours=11), now=now - timedelta(days=2, hours=11))
+        add_customer_message(ticket, "¿Hay alguien?", sent_at=now - timedelta(minutes=24), now=now)
+        row_id = f'id="row-{ticket.id}"'
+    page = client.get("/inbox").text
+    row = page[page.index(row_id):]
+    age = re.search(r'<span class="row-age"[^>]*>([^<]*)</span>', row).group(1)
+    assert age == "2 days" and "24 minutes" not in row[:row.index("</li>")]
+
+
 @pytest.mark.parametrize("query", [
     "view=nope", "sort=id;drop", "cursor=zzz", "channel=abc", "status=open'--", "page=3",
     "q=a&q=b", "priority=extreme", "vip=perhaps",
