@@ -80,6 +80,7 @@ def _load_areas() -> None:
     import desk.sla.policies  # noqa: F401
     import desk.routing.assignment  # noqa: F401
     import desk.routing.models  # noqa: F401
+    import desk.routing.out_of_hours  # noqa: F401
     import desk.escalation.crisis  # noqa: F401
     import desk.escalation.escalations  # noqa: F401
     import desk.escalation.rules  # noqa: F401

@@ -117,20 +117,25 @@ class ErasureResult:
     deliveries: int
 
 
+def _their_messages(people: list[int]):
+    """A WHERE clause: the people's messages and the brand's replies on their tickets."""
+    tickets = select(Ticket.id).where(Ticket.customer_id.in_(people))
+    return or_(Message.customer_id.in_(people),
+               Message.ticket_id.in_(tickets) & (Message.direction == "out"))
+
+
 def erasure_counts(customer_id: int) -> dict[str, int]:
     """What an erasure of the customer would touch, for the confirmation page."""
     customer = live_customer(customer_id)
-    tickets = select(Ticket.id).where(Ticket.customer_id == customer.id)
+    people = [customer.id] + _merged_into(customer.id)
 
-    def count(query) -> int:
-        return db.session.scalar(select(func.count()).select_from(query.subquery()))
-    return {"identity": len(customer.identities),
-            "ticket": count(tickets),
-            "message": count(select(Message.id).where(or_(
-                Message.customer_id == customer.id,
-                (Message.ticket_id.in_(tickets)) & (Message.direction == "out")))),
-            "note": count(select(CustomerNote.id).where(CustomerNote.customer_id == customer.id)),
-            "survey": count(select(Survey.id).where(Survey.ticket_id.in_(tickets)))}
+    def count(model, where) -> int:
+        return db.session.scalar(select(func.count()).select_from(model).where(where))
+    return {"identity": count(CustomerIdentity, CustomerIdentity.customer_id.in_(people)),
+            "ticket": count(Ticket, Ticket.customer_id.in_(people)),
+            "message": count(Message, _their_messages(people)),
+            "note": count(CustomerNote, CustomerNote.customer_id.in_(people)),
+            "survey": count(Survey, Survey.customer_id.in_(people))}
 
 
 def erase_customer(customer_id: int, *, by: Actor, now: datetime) -> ErasureResult:
@@ -148,10 +153,7 @@ def erase_customer(customer_id: int, *, by: Actor, now: datetime) -> ErasureResu
                                            .where(CustomerIdentity.customer_id.in_(people))))
     personal = _personal_strings(people)
     ticket_ids = list(db.session.scalars(select(Ticket.id).where(Ticket.customer_id.in_(people))))
-    message_ids = list(db.session.scalars(select(Message.id).where(or_(
-        Message.customer_id.in_(people),
-        Message.ticket_id.in_(select(Ticket.id).where(Ticket.customer_id.in_(people)))
-        & (Message.direction == "out")))))
+    message_ids = list(db.session.scalars(select(Message.id).where(_their_messages(people))))
     for chunk in _chunks(ticket_ids):
         _forget_incident_titles(chunk)  # compares titles with the text, so before it goes
     for chunk in _chunks(message_ids):

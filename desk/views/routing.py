@@ -12,9 +12,10 @@ from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import parse_id
-from desk.routing import availability, teams
+from desk.routing import availability, out_of_hours, teams
 from desk.routing.models import STATUSES, Agent, Team
-from desk.views.access import role_required
+from desk.sla.policies import BusinessCalendar
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("routing", __name__, url_prefix="/routing")
 STATUS_LABELS = {"online": _l("Online"), "away": _l("Away"), "offline": _l("Offline")}
@@ -37,9 +38,11 @@ def _agents() -> list[User]:
         User.active.is_(True), User.role.in_(("cm", "lead", "smm"))).order_by(User.name)))
 
 
-def _page(status=200, team=None, agent=None, error=None):
+def _page(status=200, team=None, agent=None, error=None, ooh=None):
     return render_template(
         "routing/settings.html", teams=teams.teams(), editing=team, agent=agent, error=error,
+        ooh_rows=out_of_hours.settings(), ooh=ooh, ooh_defaults=out_of_hours.DEFAULT_TEXTS,
+        calendars=list(db.session.scalars(select(BusinessCalendar).order_by(BusinessCalendar.name))),
         users=_agents(), agent_rows={a.user_id: a for a in db.session.scalars(select(Agent))},
         channels=list(db.session.scalars(select(Channel).order_by(Channel.name))),
         settings=availability.routing_settings(), modes=MODE_LABELS,
@@ -51,7 +54,26 @@ def _page(status=200, team=None, agent=None, error=None):
 def settings():
     team = db.session.get(Team, parse_id(request.args.get("team", "")) or 0)
     agent = db.session.get(User, parse_id(request.args.get("agent", "")) or 0)
-    return _page(team=team, agent=agent)
+    ooh = db.session.get(Channel, parse_id(request.args.get("ooh", "")) or 0)
+    return _page(team=team, agent=agent, ooh=ooh)
+
+
+@bp.route("/out-of-hours/<int:channel_id>", methods=["POST"])
+@role_required("lead")
+def save_out_of_hours(channel_id):
+    form = request.form
+    try:
+        out_of_hours.save(channel_id, active=form.get("active") == "on",
+                          calendar_id=parse_id(form.get("calendar_id", "")),
+                          text_es=form.get("text_es", ""), text_en=form.get("text_en", ""),
+                          public_too=form.get("public_too") == "on", by=audit_actor(),
+                          now=clock_now())
+    except DeskError as exc:
+        db.session.rollback()
+        return _page(exc.status if exc.status < 500 else 400, error=str(exc),
+                     ooh=db.session.get(Channel, channel_id))
+    flash(_("Out-of-hours reply saved."), "info")
+    return redirect(url_for("routing.settings") + "#out-of-hours")
 
 
 @bp.route("/teams", methods=["POST"])
