@@ -24,8 +24,8 @@ from desk.sla.policies import BusinessCalendar
 
 TEXT_LIMIT = 600
 DEFAULT_TEXTS = {
-    "es": "¡Hola! Ahora mismo estamos fuera de horario. Te responderemos a partir de {opens}.",
-    "en": "Hi! We're closed right now. We'll answer you from {opens}.",
+    "es": "¡Hola! Ahora mismo estamos fuera de horario. Te responderemos el {opens}.",
+    "en": "Hi! We're closed right now. We'll answer you on {opens}.",
 }
 
 
@@ -105,11 +105,11 @@ def next_opening(calendar: BusinessCalendar, now: datetime) -> datetime | None:
 
 def acknowledgement(rule: OutOfHoursReply, language: str | None, opens_at: datetime) -> str:
     """The text in the customer's language (Spanish or English), {opens} in the calendar's
-    zone and that language ("lunes, 9:00" / "Monday 9:00 AM")."""
+    zone and that language ("lunes a las 9:00" / "Monday at 9:00 AM")."""
     language = "es" if (language or "").startswith("es") else "en"
     with force_locale(language):
         opens = format_datetime(opens_at.astimezone(rule.calendar.to_calendar().zone),
-                                "EEEE, H:mm" if language == "es" else "EEEE h:mm a",
+                                "EEEE 'a las' H:mm" if language == "es" else "EEEE 'at' h:mm a",
                                 rebase=False)
     return (rule.text_es if language == "es" else rule.text_en).format(opens=opens)
 

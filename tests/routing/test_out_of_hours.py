@@ -44,7 +44,7 @@ def test_a_dm_while_closed_gets_one_acknowledgement_in_spanish_and_the_clock_run
                          now=SATURDAY)
     [ack] = _acks(ticket.id)
     assert ack.automatic and ack.visibility == "private" and ack.author_id is None
-    assert ack.text == "¡Hola! Estamos cerrados; te respondemos el lunes, 9:00."
+    assert ack.text == "¡Hola! Estamos cerrados; te respondemos el lunes a las 9:00."
     ticket = db.session.get(Ticket, ticket.id)
     assert ticket.sla_state in ("on_track", "at_risk", "breached") and ticket.first_response_at is None
     assert ticket.last_message_at == ticket.last_customer_message_at == SATURDAY  # still waiting
@@ -62,7 +62,7 @@ def test_a_dm_while_closed_gets_one_acknowledgement_in_spanish_and_the_clock_run
 def test_an_english_customer_reads_it_in_english(office):
     ticket = make_ticket("Where is my order?", channel=office, kind="dm", sent_at=SATURDAY,
                          now=SATURDAY, language="en")
-    assert [m.text for m in _acks(ticket.id)] == ["Hi! We're closed; we'll answer on Monday 9:00 AM."]
+    assert [m.text for m in _acks(ticket.id)] == ["Hi! We're closed; we'll answer on Monday at 9:00 AM."]
 
 
 def test_public_comments_only_when_the_channel_says_so(office):
