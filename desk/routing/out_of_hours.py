@@ -114,11 +114,29 @@ def acknowledgement(rule: OutOfHoursReply, language: str | None, opens_at: datet
     return (rule.text_es if language == "es" else rule.text_en).format(opens=opens)
 
 
+def _acknowledging_channels() -> set[int]:
+    """Channels with an active acknowledgement, read once per transaction: an ingest batch
+    asks for each of its messages, and a query each (with the autoflush it set off) would
+    cost two round trips a message."""
+    session = db.session()  # the scoped session's own Session (the proxy has no transactions)
+    transaction = session.get_transaction()
+    cached = session.info.get("out_of_hours_channels")
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    with session.no_autoflush:
+        channels = set(session.scalars(select(OutOfHoursReply.channel_id)
+                                       .where(OutOfHoursReply.active)))
+    session.info["out_of_hours_channels"] = (transaction, channels)
+    return channels
+
+
 @signals.customer_message.connect
 def on_customer_message(ticket, message, now: datetime, **_) -> None:
     """Acknowledge a message that arrives while its channel is closed (once per period)."""
+    if ticket.channel_id not in _acknowledging_channels() or message.direction != "in":
+        return
     rule = db.session.get(OutOfHoursReply, ticket.channel_id)
-    if rule is None or not rule.active or message.direction != "in" or ticket.status == "resolved":
+    if rule is None or not rule.active or ticket.status == "resolved":
         return  # (a resolved ticket here: a survey rating by message, which asks for no reply)
     if message.visibility != "private" and not rule.public_too:
         return

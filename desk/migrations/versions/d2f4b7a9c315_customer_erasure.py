@@ -18,12 +18,12 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.add_column(sa.Column("erased_at", desk.core.types.UTCDateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("erased_at", desk.core.types.UTCDateTime(timezone=True), nullable=True))
+    op.add_column("message", sa.Column("erased_at", desk.core.types.UTCDateTime(timezone=True),
+                                       nullable=True))
 
 
 def downgrade():
-    with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.drop_column("erased_at")
+    # Plain ALTER TABLE (SQLite 3.35+): a batch copy of `message` would lose its search triggers.
+    op.execute("ALTER TABLE message DROP COLUMN erased_at")
     with op.batch_alter_table("customer", schema=None) as batch_op:
         batch_op.drop_column("erased_at")
