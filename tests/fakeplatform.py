@@ -36,6 +36,8 @@ class FakePlatform:
         self.app_token = "meta-app-id|meta-app-secret"
         # X OAuth 2.0: refresh token -> the pair it is exchanged for (each works once).
         self.x_refresh: dict[str, dict] = {}
+        # Moderation: comment id -> "hidden" or "deleted" (Graph's comment node).
+        self.comments: dict[str, str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -75,6 +77,14 @@ class FakePlatform:
             if refused := self._refused(path, headers):
                 return refused
             new_id = self.next_ids.pop(0) if self.next_ids else f"out-{next(self._ids)}"
+        comment = re.fullmatch(r"/graph/([^/]+)", path)
+        if comment and ({"is_hidden", "hide"} & set(body)):
+            hidden = bool(body.get("is_hidden", body.get("hide")))
+            if self.comments.get(comment.group(1)) == "deleted":
+                return 400, {"error": {"message": "Unsupported post request. Object with ID "
+                                       f"'{comment.group(1)}' does not exist", "code": 100}}
+            self.comments[comment.group(1)] = "hidden" if hidden else "shown"
+            return 200, {"success": True}
         if re.fullmatch(r"/graph/[^/]+/(comments|replies|mentions)", path):
             return 200, {"id": new_id}
         if re.fullmatch(r"/graph/[^/]+/messages", path):
@@ -155,6 +165,21 @@ class FakePlatform:
                 split = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(split.query))
                 self._send(*fake._lookup(split.path, query, dict(self.headers)))
+
+            def do_DELETE(self):
+                comment = re.fullmatch(r"/graph/([^/]+)", self.path)
+                with fake._lock:
+                    fake.calls.append({"path": self.path, "method": "DELETE",
+                                       "headers": dict(self.headers)})
+                    refused = fake.failures.pop(0) if fake.failures else fake._refused(
+                        self.path, dict(self.headers))
+                if refused:
+                    self._send(*refused)
+                elif comment and fake.comments.get(comment.group(1)) != "deleted":
+                    fake.comments[comment.group(1)] = "deleted"
+                    self._send(200, {"success": True})
+                else:
+                    self._send(400, {"error": {"message": "Object does not exist", "code": 100}})
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)

@@ -205,6 +205,29 @@ def send_meta(reply: OutboundReply, config) -> str | None:
     return data.get("message_id")
 
 
+MODERATION = ("hide", "unhide", "delete")
+
+
+def moderate_comment(platform: str, comment_id: str, action: str, access_token: str | None,
+                     config) -> None:
+    """Hide, unhide or delete a public comment on Facebook or Instagram (Graph API: POST
+    /{comment-id} with is_hidden on Facebook, hide on Instagram; DELETE /{comment-id}).
+    SendError when the platform refuses or does not confirm."""
+    if platform not in ("facebook", "instagram") or action not in MODERATION:
+        raise SendError(f"{platform} comments cannot be {action}d here", transient=False)
+    url = f"{config['META_GRAPH_URL'].rstrip('/')}/{comment_id}"
+    what = {"hide": "hiding the comment", "unhide": "showing the comment again",
+            "delete": "deleting the comment"}[action]
+    if action == "delete":
+        data = _call("DELETE", url, platform, what, access_token, config)
+    else:
+        field = "is_hidden" if platform == "facebook" else "hide"
+        data = _call("POST", url, platform, what, access_token, config,
+                     json={field: action == "hide"})
+    if data.get("success") is not True:
+        raise SendError(f"{platform} did not confirm {what}", transient=False)
+
+
 def send_whatsapp(reply: OutboundReply, config) -> str | None:
     graph = config["WHATSAPP_GRAPH_URL"].rstrip("/")
     body = {"messaging_product": "whatsapp", "recipient_type": "individual",

@@ -142,6 +142,8 @@ class Message(db.Model):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A public comment an agent hid on the platform (desk/inbox/moderation.py); None: shown.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # When the text was removed: the customer's erasure or the retention purge
     # (desk/people/privacy.py). The row stays, so every figure does.
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, abort, make_response, render_template, request
+from flask import Blueprint, abort, current_app, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,12 +14,12 @@ from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import parse_id
 from desk.inbox import actions as ticket_actions
-from desk.inbox import presence
+from desk.inbox import moderation, presence
 from desk.inbox import snooze as ticket_snooze
 from desk.inbox.outbound import reply_options
-from desk.inbox.tickets import PRIORITIES, Note, Ticket
+from desk.inbox.tickets import PRIORITIES, Message, Note, Ticket
 from desk.replies import macros
-from desk.views.access import role_required
+from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
 
@@ -62,6 +62,7 @@ def _context(ticket, **extra):
             "last_seen_id": ticket_actions.last_message_id(ticket.id),
             "handles": ticket_actions.mention_handles(),
             "snoozed": ticket_snooze.is_snoozed(ticket, now), "macros": macros.visible(current_user),
+            "can_moderate": moderation.can_moderate,
             **extra}
 
 
@@ -76,7 +77,8 @@ def show(ticket_id):
 def thread(ticket_id):
     """The thread fragment (`#thread`), refreshed when the ticket changes."""
     ticket = _load(ticket_id)
-    return render_template("inbox/_thread.html", ticket=ticket, thread=_thread(ticket))
+    return render_template("inbox/_thread.html", ticket=ticket, thread=_thread(ticket),
+                           can_moderate=moderation.can_moderate)
 
 
 @bp.route("/<int:ticket_id>/sla-badge")
@@ -151,6 +153,19 @@ def resolve_no_reply(ticket_id):
     ticket_actions.resolve_no_reply(ticket_id, _me(), request.form.get("reason", ""), clock_now(),
                                     detail=request.form.get("detail", ""))
     return _props(ticket_id)
+
+
+@bp.route("/<int:ticket_id>/messages/<int:message_id>/<any(hide, unhide, delete):action>",
+          methods=["POST"])
+def moderate(ticket_id, message_id, action):
+    """Hide, show again or delete a customer's public comment on the platform."""
+    message = db.session.get(Message, message_id)
+    if message is None or message.ticket_id != _load(ticket_id).id:
+        abort(404)
+    message = moderation.moderate(message_id, action, by=audit_actor(), now=clock_now(),
+                                  config=current_app.config)
+    return render_template("inbox/_message.html", item=message, ticket=message.ticket,
+                           can_moderate=moderation.can_moderate)
 
 
 @bp.route("/<int:ticket_id>/reopen", methods=["POST"])
