@@ -43,8 +43,9 @@ def moderate(message_id: int, action: str, *, by: Actor, now: datetime, config) 
                          "hidden or deleted."))
     channel = message.ticket.channel
     try:
-        moderate_comment(channel.platform, message.platform_message_id, action,
-                         channel.access_token, config)
+        if not config["SANDBOX"]:  # the demo records what it would have asked, as for replies
+            moderate_comment(channel.platform, message.platform_message_id, action,
+                             channel.access_token, config)
     except SendError as exc:
         if exc.token_invalid:
             mark_failing(channel.id, str(exc), now)
@@ -57,6 +58,7 @@ def moderate(message_id: int, action: str, *, by: Actor, now: datetime, config) 
     else:
         message.hidden_at = now if action == "hide" else None
     audit.record(f"message.{action}", ticket_id=message.ticket_id, at=now, by=by,
-                 data={"message_id": message.id, "platform": channel.platform})
+                 data={"message_id": message.id, "platform": channel.platform,
+                       "sandbox": bool(config["SANDBOX"])})
     db.session.commit()
     return message

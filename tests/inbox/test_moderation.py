@@ -101,3 +101,16 @@ def test_a_message_of_another_ticket_is_a_404(comment, client, login, make_user)
     other = make_ticket("Otro", kind="comment")
     login(make_user("cm"))
     assert _post(client, other.id, message_id, "hide").status_code == 404
+
+
+def test_the_sandbox_records_without_asking_the_platform(comment, app, client, login, make_user,
+                                                         fake_platform, monkeypatch):
+    ticket_id, message_id, _comment_id = comment
+    monkeypatch.setitem(app.config, "SANDBOX", True)
+    login(make_user("cm"))
+    assert _post(client, ticket_id, message_id, "hide").status_code == 200
+    assert fake_platform.calls == []
+    db.session.expire_all()
+    assert db.session.get(Message, message_id).hidden_at is not None
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "message.hide"))
+    assert event.data["sandbox"] is True
