@@ -155,7 +155,7 @@ def resolve_no_reply(ticket_id):
     return _props(ticket_id)
 
 
-@bp.route("/<int:ticket_id>/messages/<int:message_id>/<any(hide, unhide, delete):action>",
+@bp.route("/<int:ticket_id>/messages/<int:message_id>/<action>",
           methods=["POST"])
 def moderate(ticket_id, message_id, action):
     """Hide, show again or delete a customer's public comment on the platform."""

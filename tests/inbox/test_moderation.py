@@ -103,6 +103,13 @@ def test_a_message_of_another_ticket_is_a_404(comment, client, login, make_user)
     assert _post(client, other.id, message_id, "hide").status_code == 404
 
 
+def test_an_unknown_action_is_a_400(comment, client, login, make_user, fake_platform):
+    ticket_id, message_id, _comment_id = comment
+    login(make_user("cm"))
+    assert _post(client, ticket_id, message_id, "pin").status_code == 400
+    assert fake_platform.calls == []
+
+
 def test_the_sandbox_records_without_asking_the_platform(comment, app, client, login, make_user,
                                                          fake_platform, monkeypatch):
     ticket_id, message_id, _comment_id = comment
