@@ -100,10 +100,10 @@ def export_customer(customer_id: int, *, by: Actor, now: datetime) -> dict:
     return document
 
 
-def _in_chunks(ids: list[int], query_for, size: int = 5_000):
+def _in_chunks(ids: list[int], query_for):
     """The rows of `query_for(chunk)` for each chunk of `ids` (bind-parameter limits)."""
-    for start in range(0, len(ids), size):
-        yield from db.session.scalars(query_for(ids[start:start + size]))
+    for chunk in _chunks(ids):
+        yield from db.session.scalars(query_for(chunk))
 
 
 # --- erasure -----------------------------------------------------------------------------
@@ -202,6 +202,7 @@ def erase_customer(customer_id: int, *, by: Actor, now: datetime) -> ErasureResu
 
 
 def _chunks(ids: list[int], size: int = 5_000):
+    """`ids` in slices a statement's bind parameters can hold."""
     for start in range(0, len(ids), size):
         yield ids[start:start + size]
 

@@ -51,54 +51,48 @@ def purge_old_text(now: datetime, months: int) -> PurgeResult:
     """Remove message text older than `months` months for every customer: message text and
     attachments, the subjects of tickets with no newer message, survey comments, what the
     suggestions and crisis detection kept of those messages, the raw platform events and the
-    finished outgoing events. Figures stay. Runs in
-    transactions of PURGE_BATCH rows, so it can be stopped and run again (idempotent); does
-    nothing when `months` is 0 or less."""
+    finished outgoing events. Figures stay. Runs in transactions of PURGE_BATCH rows, so it
+    can be stopped and run again (idempotent); does nothing when `months` is 0 or less."""
     result = PurgeResult()
     if months <= 0:
         return result
     cutoff = retention_cutoff(now, months)
-    result.messages = _purge(select(Message.id).where(Message.sent_at < cutoff,
-                                                      Message.erased_at.is_(None)),
-                             lambda ids: update(Message).where(Message.id.in_(ids))
-                             .values(text="", attachments=[], erased_at=now))
-    result.subjects = _purge(select(Ticket.id).where(Ticket.last_message_at < cutoff,
-                                                     Ticket.subject != ""),
-                             lambda ids: update(Ticket).where(Ticket.id.in_(ids)).values(subject=""))
-    result.comments = _purge(select(Survey.id).where(Survey.answered_at < cutoff,
-                                                     Survey.comment.is_not(None)),
-                             lambda ids: update(Survey).where(Survey.id.in_(ids)).values(comment=None))
-    result.examples = _purge(select(ReplyExample.id).where(ReplyExample.created_at < cutoff),
-                             lambda ids: delete(ReplyExample).where(ReplyExample.id.in_(ids)))
-    result.raw_events = _purge(select(InboundEvent.id).where(
-        InboundEvent.status == "processed", InboundEvent.received_at < cutoff,
-        InboundEvent.payload != ERASED_PAYLOAD),
-        lambda ids: update(InboundEvent).where(InboundEvent.id.in_(ids)).values(payload=ERASED_PAYLOAD))
-    result.signals = _purge(select(CrisisSignal.id).where(CrisisSignal.at < cutoff,
-                                                          CrisisSignal.text_key != ""),
-                            lambda ids: update(CrisisSignal).where(CrisisSignal.id.in_(ids))
-                            .values(text_key=""))
+    result.messages = _purge(Message, (Message.sent_at < cutoff, Message.erased_at.is_(None)),
+                             {"text": "", "attachments": [], "erased_at": now})
+    result.subjects = _purge(Ticket, (Ticket.last_message_at < cutoff, Ticket.subject != ""),
+                             {"subject": ""})
+    result.comments = _purge(Survey, (Survey.answered_at < cutoff, Survey.comment.is_not(None)),
+                             {"comment": None})
+    result.examples = _purge(ReplyExample, (ReplyExample.created_at < cutoff,))
+    result.raw_events = _purge(InboundEvent, (InboundEvent.status == "processed",
+                                              InboundEvent.received_at < cutoff,
+                                              InboundEvent.payload != ERASED_PAYLOAD),
+                               {"payload": ERASED_PAYLOAD})
+    result.signals = _purge(CrisisSignal, (CrisisSignal.at < cutoff, CrisisSignal.text_key != ""),
+                            {"text_key": ""})
     # An incident is named after its first complaint: past the cutoff, by its number.
     numbered = "#" + Incident.id.cast(String)
-    result.incidents = _purge(select(Incident.id).where(Incident.created_at < cutoff,
-                                                        Incident.title != numbered),
-                              lambda ids: update(Incident).where(Incident.id.in_(ids))
-                              .values(title=numbered))
+    result.incidents = _purge(Incident, (Incident.created_at < cutoff, Incident.title != numbered),
+                              {"title": numbered})
     # The outgoing events' log carried the text too; past the cutoff it has served its purpose.
-    result.deliveries = _purge(select(WebhookDelivery.id).where(
-        WebhookDelivery.created_at < cutoff, WebhookDelivery.status != "pending"),
-        lambda ids: delete(WebhookDelivery).where(WebhookDelivery.id.in_(ids)))
+    result.deliveries = _purge(WebhookDelivery, (WebhookDelivery.created_at < cutoff,
+                                                 WebhookDelivery.status != "pending"))
     return result
 
 
-def _purge(select_ids, change) -> int:
-    """Apply `change(ids)` to the rows `select_ids` finds, PURGE_BATCH at a time, committing
-    each batch; returns how many rows changed."""
-    done = 0
+def _purge(model, conditions: tuple, values: dict | None = None) -> int:
+    """Set `values` on (or, without them, delete) the rows of `model` that meet `conditions`,
+    PURGE_BATCH at a time in id order, committing each batch; returns how many rows changed.
+    Each batch starts after the last one's ids, so the table is read once, not once a batch."""
+    done, last = 0, 0
     while True:
-        ids = list(db.session.scalars(select_ids.limit(PURGE_BATCH)))
+        ids = list(db.session.scalars(select(model.id).where(model.id > last, *conditions)
+                                      .order_by(model.id).limit(PURGE_BATCH)))
         if not ids:
             return done
-        db.session.execute(change(ids).execution_options(synchronize_session=False))
+        change = update(model).values(values) if values is not None else delete(model)
+        db.session.execute(change.where(model.id.in_(ids))
+                           .execution_options(synchronize_session=False))
         db.session.commit()
         done += len(ids)
+        last = ids[-1]
