@@ -42,13 +42,15 @@ def moderate(message_id: int, action: str, *, by: Actor, now: datetime, config) 
         raise Conflict(_("Only a customer's public comment on Facebook or Instagram can be "
                          "hidden or deleted."))
     channel = message.ticket.channel
+    platform, channel_id = channel.platform, channel.id
+    comment_id, token = message.platform_message_id, channel.access_token
+    db.session.rollback()  # no transaction stays open while the platform answers
     try:
         if not config["SANDBOX"]:  # the demo records what it would have asked, as for replies
-            moderate_comment(channel.platform, message.platform_message_id, action,
-                             channel.access_token, config)
+            moderate_comment(platform, comment_id, action, token, config)
     except SendError as exc:
         if exc.token_invalid:
-            mark_failing(channel.id, str(exc), now)
+            mark_failing(channel_id, str(exc), now)
         audit.record("message.moderation_refused", ticket_id=message.ticket_id, at=now, by=by,
                      data={"message_id": message.id, "action": action, "error": str(exc)[:300]})
         db.session.commit()
@@ -58,7 +60,7 @@ def moderate(message_id: int, action: str, *, by: Actor, now: datetime, config) 
     else:
         message.hidden_at = now if action == "hide" else None
     audit.record(f"message.{action}", ticket_id=message.ticket_id, at=now, by=by,
-                 data={"message_id": message.id, "platform": channel.platform,
+                 data={"message_id": message.id, "platform": platform,
                        "sandbox": bool(config["SANDBOX"])})
     db.session.commit()
     return message

@@ -174,8 +174,9 @@ def import_vip():
 @role_required("smm")
 def export(customer_id):
     customer = _customer(customer_id)
-    if _kept(customer):
-        return _kept(customer)
+    kept = _kept(customer)
+    if kept:
+        return kept
     document = privacy.export_customer(customer.id, by=audit_actor(), now=clock_now())
     body = json.dumps(document, ensure_ascii=False, indent=2)
     return Response(body, mimetype="application/json", headers={
