@@ -76,6 +76,7 @@ def _load_areas() -> None:
     import desk.inbox.snooze  # noqa: F401
     import desk.inbox.tickets  # noqa: F401
     import desk.intake.events  # noqa: F401
+    import desk.sla.board_counts  # noqa: F401
     import desk.sla.clocks  # noqa: F401
     import desk.sla.policies  # noqa: F401
     import desk.routing.assignment  # noqa: F401

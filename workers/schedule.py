@@ -16,6 +16,7 @@ PERIODIC: list[tuple[str, str, str]] = [
     ("workers.inbound.resweep", "inbound", "INBOUND_RESWEEP_SECONDS"),
     ("workers.outbound.sweep_interrupted", "outbound", "OUTBOUND_SWEEP_SECONDS"),
     ("workers.reports.refresh_rollup", "default", "REPORT_ROLLUP_SECONDS"),
+    ("workers.sla.compact_board_counts", "default", "BOARD_COMPACT_SECONDS"),
     ("workers.feedback.resweep_surveys", "default", "SURVEY_RESWEEP_SECONDS"),
     ("workers.channels.refresh_tokens", "default", "X_REFRESH_SWEEP_SECONDS"),
     ("workers.channels.check_meta_tokens", "default", "META_TOKEN_CHECK_SECONDS"),

@@ -1,4 +1,4 @@
-"""SLA jobs: the periodic sweep and the optional e-mail to leads."""
+"""SLA jobs: the periodic sweep, the board counts' compaction and the optional e-mail to leads."""
 from workers import job
 
 
@@ -15,3 +15,10 @@ def mail_event(clock_id: int, event: str) -> bool:
     """E-mail the leads about one recorded warning or breach."""
     from desk.sla.sweep import mail_event as send
     return send(clock_id, event)
+
+
+@job
+def compact_board_counts() -> int:
+    """Fold the board's kept counts into one row per key (idempotent: run it any time)."""
+    from desk.sla.board_counts import compact
+    return compact()

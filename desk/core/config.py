@@ -116,6 +116,7 @@ class Defaults:
     SURVEY_RATE_LIMIT = "30 per minute"  # per IP on /s/<token>: token guessing is pointless
     WEEKLY_REPORT_CRON = "0 7 * * 1"  # Mondays 07:00 UTC, the week before
     REPORT_ROLLUP_SECONDS = 60  # how often the report roll-up takes in the changes since the last run
+    BOARD_COMPACT_SECONDS = 60  # how often the board's kept counts are folded to one row per key
 
 
 def database_uri(app):

@@ -23,6 +23,8 @@ RUNNING_CLOCK_SQL = "sla_state IN ('on_track', 'at_risk', 'breached')"
 # Open tickets nobody owns: automatic assignment hands them out by due time (desk/routing);
 # the index leads with the two equalities so that SQLite's planner, too, prefers it.
 UNASSIGNED_OPEN_SQL = "status = 'open' AND assignee_id IS NULL"
+# Customers waiting for our answer: the board's lists and its not-yet-due counts (desk/sla).
+WAITING_SQL = f"status <> 'resolved' AND {RUNNING_CLOCK_SQL} AND sla_due_at IS NOT NULL"
 
 ticket_tags = Table(
     "ticket_tag", db.metadata,
@@ -54,6 +56,8 @@ class Ticket(db.Model):
         Index("ix_ticket_status_created", "status", "created_at", "id"),
         Index("ix_ticket_unassigned_due", "assignee_id", "status", "sla_due_at", "id",
               postgresql_where=text(UNASSIGNED_OPEN_SQL), sqlite_where=text(UNASSIGNED_OPEN_SQL)),
+        Index("ix_ticket_waiting_due", "sla_due_at", "id",
+              postgresql_where=text(WAITING_SQL), sqlite_where=text(WAITING_SQL)),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

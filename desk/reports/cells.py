@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, literal, not_, or_, select
 from desk.feedback.surveys import Survey
 from desk.inbox.tickets import Message, Ticket
 from desk.reports.periods import ReportFilter
+from desk.routing.models import TeamMember
 from desk.reports.sql import floor_div, micros_between, utc_day
 
 NO_AGENT = 0  # agent key of tickets nobody answered or was assigned (ids start at 1)
@@ -39,9 +40,11 @@ def period_conditions(f: ReportFilter) -> list:
 
 
 def filter_conditions(f: ReportFilter, channel, agent) -> list:
-    """The channel and agent filters of `f` on the given columns."""
+    """The channel, agent and team filters of `f` on the given columns."""
     return ([channel == f.channel_id] if f.channel_id else []) + \
-        ([agent == f.agent_id] if f.agent_id else [])
+        ([agent == f.agent_id] if f.agent_id else []) + \
+        ([agent.in_(select(TeamMember.user_id).where(TeamMember.team_id == f.team_id))]
+         if f.team_id else [])
 
 
 def in_ranges(column, ranges: list[tuple]) -> object:

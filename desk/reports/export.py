@@ -26,15 +26,15 @@ def safe_cell(value):
 
 
 def to_csv(report: ServiceReport) -> str:
-    """Sections (totals, channels, agents, trend, retention, canned replies) in one sheet."""
+    """Sections (totals, channels, agents, teams, trend, retention, canned replies) in one sheet."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     row = lambda *cells: writer.writerow([safe_cell(c) for c in cells])  # noqa: E731
     f = report.filters
     row("service report", f.start.date().isoformat(), (f.end.date()).isoformat(),
-        f"channel={f.channel_id or 'all'}", f"agent={f.agent_id or 'all'}")
+        f"channel={f.channel_id or 'all'}", f"agent={f.agent_id or 'all'}", f"team={f.team_id or 'all'}")
     sections = (("totals", [report.totals], COLUMNS), ("channel", report.channels, COLUMNS),
-                ("agent", report.agents, COLUMNS),
+                ("agent", report.agents, COLUMNS), ("team", report.teams, COLUMNS),
                 (f"trend ({f.granularity})", report.trend, TREND_COLUMNS))
     for title, rows, columns in sections:
         row()

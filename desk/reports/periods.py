@@ -12,13 +12,15 @@ MAX_DAYS = 731
 
 @dataclass(frozen=True)
 class ReportFilter:
-    """Tickets created in [start, end), optionally on one channel or for one agent."""
+    """Tickets created in [start, end), optionally on one channel, for one agent or for the
+    members of one team (a ticket counts for the agent who answered it first, else its owner)."""
 
     start: datetime
     end: datetime
     preset: str = "custom"
     channel_id: int | None = None
     agent_id: int | None = None
+    team_id: int | None = None
     granularity: str = "day"  # trend buckets: day or week
 
     @property
@@ -85,7 +87,7 @@ def _date_or_none(raw, name: str) -> date | None:
 
 
 def filters_from_args(args, now: datetime) -> ReportFilter:
-    """A ReportFilter from query parameters: period, start, end, channel_id, agent_id,
+    """A ReportFilter from query parameters: period, start, end, channel_id, agent_id, team_id,
     granularity (day, week; default: day up to 31 days, else week). DeskError on bad input."""
     start, end, preset = resolve_period(args.get("period") or None, now,
                                         _date_or_none(args.get("start"), "start"),
@@ -95,4 +97,5 @@ def filters_from_args(args, now: datetime) -> ReportFilter:
         raise DeskError("granularity must be day or week")
     return ReportFilter(start=start, end=end, preset=preset, granularity=granularity,
                         channel_id=_int_or_none(args.get("channel_id"), "channel_id"),
-                        agent_id=_int_or_none(args.get("agent_id"), "agent_id"))
+                        agent_id=_int_or_none(args.get("agent_id"), "agent_id"),
+                        team_id=_int_or_none(args.get("team_id"), "team_id"))

@@ -23,6 +23,7 @@ from desk.reports import sources
 from desk.reports.cells import NO_AGENT, SUMS, period_conditions
 from desk.reports.periods import ReportFilter
 from desk.reports.retention import retention, retention_dict
+from desk.routing.models import Team, TeamMember
 from desk.reports.sql import dialect, percentiles, seconds_between
 
 # First-response time histogram: (upper bound in minutes, label); the last bucket is open.
@@ -65,6 +66,7 @@ class ServiceReport:
     trend: list[Figures]
     channels: list[Figures]
     agents: list[Figures]
+    teams: list[Figures]  # each team's members' tickets (an agent in two teams counts in both)
     canned_replies: list[dict]
     retention: object
     extra: dict = field(default_factory=dict)
@@ -154,6 +156,30 @@ def _breakdown(cells, histogram_rows, position: int, model, name_attr: str) -> l
     return sorted(rows, key=lambda r: (r.key is None, r.key or 0))
 
 
+def _team_breakdown(cells, histogram_rows) -> list[Figures]:
+    """Figures per team: the sums of its members' agent rows, and their histograms (exact,
+    since a ticket counts for one agent)."""
+    members: dict[int, set[int]] = {}
+    for team_id, user_id in db.session.execute(select(TeamMember.team_id, TeamMember.user_id)):
+        members.setdefault(team_id, set()).add(user_id)
+    per_agent = _sums(cells, lambda _day, _channel, agent: agent)
+    rows = []
+    for team in db.session.scalars(select(Team).order_by(Team.name)):
+        mine = members.get(team.id, set())
+        sums = None
+        for agent, values in per_agent.items():
+            if agent in mine:
+                sums = list(values) if sums is None else [a + b for a, b in zip(sums, values)]
+        histogram: dict[int, int] = {}
+        for _channel, agent, bucket, count in histogram_rows:
+            if agent in mine:
+                histogram[bucket] = histogram.get(bucket, 0) + int(count)
+        row = _figures(team.id, sums, histogram)
+        row.label = team.name
+        rows.append(row)
+    return rows
+
+
 def _trend_key(day, granularity: str) -> str:
     day = day if isinstance(day, date) else date.fromisoformat(str(day))
     return (day - timedelta(days=day.weekday()) if granularity == "week" else day).isoformat()
@@ -226,4 +252,5 @@ def service_report(f: ReportFilter, now: datetime, live: bool = False) -> Servic
         distribution=_distribution(total_hist), trend=trend,
         channels=_breakdown(cells, histogram_rows, 0, Channel, "name"),
         agents=_breakdown(cells, histogram_rows, 1, User, "name"),
+        teams=_team_breakdown(cells, histogram_rows),
         canned_replies=canned_replies(f, src), retention=retention(f, now, live=not src.built))

@@ -2,6 +2,7 @@
 and skills, the idle time. Each function checks the actor is a lead or above, audits, commits;
 changes take effect at once (dispatch reads them on every run, no restart)."""
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from desk.core.extensions import db
 from desk.core.texts import gettext_or_plain as _
 from desk.routing.assignment import dispatch_after_commit, teams_of
 from desk.routing.availability import agent_row, routing_settings
-from desk.routing.models import MODES, Team, TeamMember
+from desk.routing.models import MODES, Agent, Team, TeamMember
 
 _LANGUAGE = re.compile(r"^[a-z]{2}$")
 MAX_CAPACITY = 100
@@ -131,3 +132,46 @@ def save_settings(actor: User, now: datetime, away_after_minutes: int) -> None:
 
 def teams() -> list[Team]:
     return list(db.session.scalars(select(Team).order_by(Team.name)))
+
+
+@dataclass
+class TeamLoad:
+    """One team on the board: its members' availability and the waiting work it serves."""
+
+    team: Team
+    members: int
+    online: int
+    free: int  # open-ticket places left among online members (capacity minus their open)
+    unassigned: int  # open tickets in the team's channels and languages that nobody owns
+    on_track: int
+    at_risk: int
+    breached: int
+
+
+def team_loads(keyed: dict[tuple, dict[str, int]]) -> list[TeamLoad]:
+    """Every team with its load, from the board's per-(channel, language, assignee) states
+    (desk/sla/board.py keyed_states): one query for the members, none per team."""
+    open_by_agent: dict[int, int] = {}
+    for (_channel, _language, assignee_id), s in keyed.items():
+        if assignee_id is not None:
+            open_by_agent[assignee_id] = open_by_agent.get(assignee_id, 0) + s["open"]
+    members: dict[int, list] = {}
+    for row in db.session.execute(
+            select(TeamMember.team_id, TeamMember.user_id, Agent.status, Agent.capacity)
+            .join(User, User.id == TeamMember.user_id)
+            .outerjoin(Agent, Agent.user_id == TeamMember.user_id).where(User.active.is_(True))):
+        members.setdefault(row.team_id, []).append(row)
+    loads = []
+    for team in teams():
+        mine = members.get(team.id, [])
+        online = [a for a in mine if a.status == "online"]
+        load = TeamLoad(team, len(mine), len(online), sum(
+            max(0, (a.capacity or 0) - open_by_agent.get(a.user_id, 0)) for a in online), 0, 0, 0, 0)
+        for (channel_id, language, assignee_id), s in keyed.items():
+            if team.serves(channel_id, language):
+                load.unassigned += s["open"] if assignee_id is None else 0
+                load.on_track += s["on_track"]
+                load.at_risk += s["at_risk"]
+                load.breached += s["breached"]
+        loads.append(load)
+    return loads

@@ -6,13 +6,14 @@ running clocks by their due and warning times at `now` instead.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import selectinload
 
 from desk.accounts.users import User
 from desk.channels.accounts import Channel
 from desk.core.extensions import db
 from desk.inbox.tickets import Ticket
+from desk.sla.board_counts import BoardCount
 from desk.sla.policies import OPEN_STATES, SlaClock
 
 LIVE_STATES = ("on_track", "at_risk", "breached")
@@ -30,11 +31,6 @@ def sla_condition(state: str, now: datetime):
         return and_(running, Ticket.sla_due_at > now,
                     or_(Ticket.sla_warn_at.is_(None), Ticket.sla_warn_at > now))
     return Ticket.sla_state == state
-
-
-def _live_state(now: datetime):
-    return case((Ticket.sla_due_at <= now, "breached"),
-                (Ticket.sla_warn_at <= now, "at_risk"), else_="on_track")
 
 
 def _waiting():
@@ -59,18 +55,46 @@ class Board:
     breached: list  # tickets, longest overdue first
     agents: list  # AgentLoad, most breached first
     attainment: float | None  # share met among first responses stopped in the last 24 h
+    keyed: dict  # (channel_id, language, assignee_id) -> live states and open (keyed_states)
+
+
+def keyed_states(now: datetime) -> dict[tuple, dict[str, int]]:
+    """{(channel_id, language, assignee_id): {"open": n, "on_track": n, "at_risk": n,
+    "breached": n}} at `now`, in one statement (one snapshot): the kept counts
+    (sla/board_counts.py) and the waiting tickets not yet due, which the ticket index reads
+    from `now` on; whatever is waiting and not among them is breached. Its cost follows the
+    tickets due after `now` (about one target's worth of arrivals), not the open backlog."""
+    key = (Ticket.channel_id, Ticket.language, Ticket.assignee_id)
+    risk = case((Ticket.sla_warn_at <= now, 1), else_=0)
+    kept = select(BoardCount.channel_id, BoardCount.language, BoardCount.assignee_id,
+                  func.sum(BoardCount.open), func.sum(BoardCount.waiting),
+                  literal(0), literal(0)).group_by(
+        BoardCount.channel_id, BoardCount.language, BoardCount.assignee_id)
+    not_due = select(*key, literal(0), literal(0), func.count(), func.sum(risk)).where(
+        _waiting(), Ticket.sla_due_at > now).group_by(*key)
+    states: dict[tuple, dict[str, int]] = {}
+    for channel_id, language, assignee_id, n, waiting, ahead, risky in db.session.execute(
+            union_all(kept, not_due)):
+        s = states.setdefault((channel_id, language, assignee_id),
+                              {"open": 0, "on_track": 0, "at_risk": 0, "breached": 0})
+        s["open"] += int(n or 0)
+        s["breached"] += int(waiting or 0) - int(ahead or 0)
+        s["at_risk"] += int(risky or 0)
+        s["on_track"] += int(ahead or 0) - int(risky or 0)
+    return {k: s for k, s in states.items() if s["open"]}
 
 
 def build(now: datetime) -> Board:
     """Everything the board shows at `now`."""
-    live = _live_state(now)
+    keyed = keyed_states(now)
     by_channel: dict[int, dict] = {}
     counts = dict.fromkeys(("on_track", "at_risk", "breached", "met", "late", "waived"), 0)
-    rows = db.session.execute(select(Ticket.channel_id, live, func.count()).where(_waiting())
-                              .group_by(Ticket.channel_id, live)).all()
-    for channel_id, state, n in rows:
-        counts[state] += n
-        by_channel.setdefault(channel_id, dict.fromkeys(LIVE_STATES, 0))[state] = n
+    for (channel_id, _language, _assignee), s in keyed.items():
+        per = by_channel.setdefault(channel_id, dict.fromkeys(LIVE_STATES, 0))
+        for state in LIVE_STATES:
+            per[state] += s[state]
+            counts[state] += s[state]
+    by_channel = {cid: n for cid, n in by_channel.items() if any(n.values())}
     since = now - timedelta(hours=24)
     for state, n in db.session.execute(select(SlaClock.state, func.count()).where(
             SlaClock.state.in_(("met", "late", "waived")),
@@ -85,8 +109,9 @@ def build(now: datetime) -> Board:
                         key=lambda item: (-item[1]["breached"], -item[1]["at_risk"], item[0].name)),
         at_risk=tickets_in("at_risk", now, Ticket.sla_due_at.asc()),
         breached=tickets_in("breached", now, Ticket.sla_due_at.asc()),
-        agents=agent_loads(now),
-        attainment=counts["met"] / answered if answered else None)
+        agents=agent_loads(keyed),
+        attainment=counts["met"] / answered if answered else None,
+        keyed=keyed)
 
 
 def tickets_in(state: str, now: datetime, order, limit: int = LIST_LIMIT) -> list[Ticket]:
@@ -98,16 +123,14 @@ def tickets_in(state: str, now: datetime, order, limit: int = LIST_LIMIT) -> lis
         .order_by(order, Ticket.id).limit(limit)))
 
 
-def agent_loads(now: datetime) -> list[AgentLoad]:
+def agent_loads(keyed: dict[tuple, dict[str, int]]) -> list[AgentLoad]:
     """Open, at-risk and breached tickets per agent (and unassigned), active agents included."""
-    live = _live_state(now)
-    waiting = _waiting()
-    rows = db.session.execute(select(
-        Ticket.assignee_id, func.count(),
-        func.sum(case((and_(waiting, live == "at_risk"), 1), else_=0)),
-        func.sum(case((and_(waiting, live == "breached"), 1), else_=0)))
-        .where(Ticket.status != "resolved").group_by(Ticket.assignee_id)).all()
-    found = {uid: (n, int(risk or 0), int(late or 0)) for uid, n, risk, late in rows}
+    found: dict[int | None, list[int]] = {}
+    for (_channel, _language, assignee_id), s in keyed.items():
+        acc = found.setdefault(assignee_id, [0, 0, 0])
+        acc[0] += s["open"]
+        acc[1] += s["at_risk"]
+        acc[2] += s["breached"]
     agents = db.session.scalars(select(User).where(
         User.active.is_(True), User.role.in_(("cm", "lead"))).order_by(User.name)).all()
     loads = [AgentLoad(u.id, u.name, *found.pop(u.id, (0, 0, 0))) for u in agents]

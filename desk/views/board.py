@@ -8,6 +8,7 @@ from desk.core.extensions import db
 from desk.core.types import parse_id
 from desk.inbox.actions import assign
 from desk.inbox.tickets import Ticket
+from desk.routing.teams import team_loads
 from desk.sla import board as sla_board
 from desk.views.access import role_required
 
@@ -21,8 +22,9 @@ def _leads_only():
 
 
 def _body(now, status=200):
-    context = {"board": sla_board.build(now), "now": now, "stamp": sla_board.change_stamp(now),
-               "agents": sla_board.assignable_agents()}
+    board = sla_board.build(now)
+    context = {"board": board, "teams": team_loads(board.keyed), "now": now,
+               "stamp": sla_board.change_stamp(now), "agents": sla_board.assignable_agents()}
     template = "sla/_board_body.html" if request.headers.get("HX-Request") else "sla/board.html"
     response = make_response(render_template(template, **context), status)
     response.vary.add("HX-Request")

@@ -11,6 +11,7 @@ from desk.reports.export import to_csv
 from desk.reports.format import duration
 from desk.reports.periods import PRESETS, filters_from_args
 from desk.reports.service import service_report
+from desk.routing.models import Team
 from desk.views.access import role_required
 
 bp = Blueprint("reports", __name__)
@@ -32,7 +33,8 @@ def _choices():
     channels = db.session.execute(select(Channel.id, Channel.name, Channel.platform).order_by(Channel.name)).all()
     agents = db.session.execute(select(User.id, User.name).where(User.active.is_(True))
                                 .order_by(User.name)).all()
-    return {"channels": channels, "agents": agents, "presets": PRESETS}
+    teams = db.session.execute(select(Team.id, Team.name).order_by(Team.name)).all()
+    return {"channels": channels, "agents": agents, "teams": teams, "presets": PRESETS}
 
 
 @bp.get("/reports")

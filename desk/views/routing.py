@@ -171,7 +171,7 @@ def by_availability(people) -> list[tuple[str, list]]:
 
 @bp.app_context_processor
 def _availability_helpers():
-    return {"agent_status": agent_status, "status_labels": STATUS_LABELS,
+    return {"agent_status": agent_status, "status_labels": STATUS_LABELS, "mode_labels": MODE_LABELS,
             "by_availability": by_availability}
 
 

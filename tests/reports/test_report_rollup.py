@@ -11,6 +11,7 @@ from desk.inbox.tickets import Message, Ticket
 from desk.reports import rollup
 from desk.reports.periods import ReportFilter
 from desk.reports.refresh import refresh_rollup
+from desk.routing.models import Team, TeamMember
 from desk.reports.rollup import (
     ReportCanned,
     ReportCell,
@@ -58,6 +59,9 @@ def rollup_rows() -> dict:
 
 def test_rolled_up_report_equals_the_live_one_for_every_filter(app_ctx, make_user):
     data = june_dataset(make_user)
+    team = Team(name="Ana", members=[TeamMember(user_id=data["ana"].id)])
+    db.session.add(team)
+    db.session.commit()
     live_before = _figures(service_report(JUNE, NOW))  # nothing rolled up yet: all live
     assert not plan(JUNE).built and marks() != (0, 0)
     result = refresh_rollup(NOW)
@@ -68,6 +72,7 @@ def test_rolled_up_report_equals_the_live_one_for_every_filter(app_ctx, make_use
               ReportFilter(JUNE.start, JUNE.end, channel_id=data["b"].id),
               ReportFilter(JUNE.start, JUNE.end, agent_id=data["ana"].id),
               ReportFilter(JUNE.start, JUNE.end, agent_id=data["bob"].id), noon_to_noon,
+              ReportFilter(JUNE.start, JUNE.end, team_id=team.id),
               ReportFilter(datetime(2026, 5, 1, tzinfo=UTC), JUNE.end)):
         assert plan(f).built and plan(f).days, f  # the roll-up is really used
         assert_same_as_live(f, NOW)

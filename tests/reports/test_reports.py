@@ -13,6 +13,7 @@ from desk.reports.periods import ReportFilter, resolve_period
 from desk.reports.refresh import refresh_rollup
 from desk.reports.service import service_report
 from desk.reports.sources import plan
+from desk.routing.models import Team, TeamMember
 from tests.factories import add_agent_reply, make_channel, make_customer, make_ticket, minutes
 
 UTC = timezone.utc
@@ -112,6 +113,45 @@ def test_filters_by_channel_and_agent(dataset):
     assert only_b.totals.volume == 3 and only_b.totals.frt_median == 3000.0
     only_ana = service_report(ReportFilter(JUNE.start, JUNE.end, agent_id=dataset["ana"].id), NOW)
     assert only_ana.totals.volume == 2 and only_ana.totals.csat_score == 1.0
+
+
+def _teams(dataset):
+    both = Team(name="Turno de mañana", members=[TeamMember(user_id=dataset["ana"].id),
+                                                  TeamMember(user_id=dataset["bob"].id)])
+    ana = Team(name="Solo <Ana>", members=[TeamMember(user_id=dataset["ana"].id)])
+    empty = Team(name="Noche")
+    db.session.add_all([both, ana, empty])
+    db.session.commit()
+    return both, ana, empty
+
+
+def test_teams_add_up_their_members_tickets_and_filter_the_report(dataset):
+    both, ana, empty = _teams(dataset)
+    report = service_report(JUNE, NOW)
+    teams = {row.label: row for row in report.teams}
+    agents = {row.label: row for row in report.agents}
+    assert list(teams) == ["Noche", "Solo <Ana>", "Turno de mañana"]
+    # T1-T4 were answered by Ana or Bob: 10, 30, 50 and 90 minutes.
+    assert teams["Turno de mañana"].volume == 4 and teams["Turno de mañana"].frt_median == 2400.0
+    assert (teams["Turno de mañana"].met, teams["Turno de mañana"].late) == (3, 1)
+    assert teams["Solo <Ana>"].volume == agents["Ana Agent"].volume == 2
+    assert teams["Solo <Ana>"].frt_median == agents["Ana Agent"].frt_median
+    assert teams["Noche"].volume == 0 and teams["Noche"].attainment is None
+    by_team = service_report(ReportFilter(JUNE.start, JUNE.end, team_id=both.id), NOW)
+    assert by_team.totals.volume == 4 and by_team.totals.csat_score == round(2 / 3, 4)
+    assert [row.label for row in by_team.agents] == ["Ana Agent", "Bob Agent"]
+    assert service_report(ReportFilter(JUNE.start, JUNE.end, team_id=empty.id), NOW).totals.volume == 0
+
+
+def test_the_page_the_csv_and_the_api_show_teams(dataset, client, login, make_user):
+    both, _ana, _empty = _teams(dataset)
+    login(make_user("smm"))
+    html = client.get(f"/reports?period=custom&start=2026-06-01&end=2026-06-30&team_id={both.id}").text
+    assert 'id="by-team"' in html and "Solo &lt;Ana&gt;" in html and 'id="f-team"' in html
+    assert f'<option value="{both.id}" selected>' in html and 'id="kpi-volume">4<' in html
+    sheet = client.get(f"/reports.csv?period=custom&start=2026-06-01&end=2026-06-30&team_id={both.id}").text
+    assert f"team={both.id}" in sheet and "\r\nteam," in sheet and "Turno de mañana" in sheet
+    assert client.get("/reports?team_id=abc").status_code == 400
 
 
 def test_distribution_trend_and_canned_replies(dataset):

@@ -239,3 +239,26 @@ def test_the_policies_page_writes_nothing(client, login, make_user, app_ctx):
     assert "Default" in page and "60 min" in page
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(SlaPolicy)) == 0
+
+
+def test_the_board_shows_each_team_with_its_members_online_and_the_work_it_serves(
+        client, login, make_user, desk_state):
+    from desk.routing import availability, teams
+    from desk.inbox.tickets import Ticket as T
+    lead = make_user("lead")
+    ana = db.session.get(User, desk_state["ana"].id)
+    ig = db.session.get(T, desk_state["ids"]["at_risk"]).channel_id
+    care = teams.save_team(lead, desk_state["now"], team_id=None, name="Equipo IG", channel_ids=[ig],
+                           languages=[], mode="off", return_on_offline=True, member_ids=[ana.id])
+    teams.save_team(lead, desk_state["now"], team_id=None, name="Todo <b>", channel_ids=[],
+                    languages=["es"], mode="round_robin", return_on_offline=True, member_ids=[])
+    teams.save_agent(lead, desk_state["now"], ana.id, capacity=4, languages=[], channel_ids=[])
+    availability.set_status(ana.id, "online", ana, desk_state["now"])
+    login(lead)
+    html = client.get("/board").get_data(as_text=True)
+    row = re.search(r'<tr id="team-load-%d">(.*?)</tr>' % care.id, html, re.S).group(1)
+    # IG serves the on-track and the at-risk ticket (Ana's); she is online with 3 places left.
+    cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
+    assert cells == ["1/1", "1", "1", "0"], row
+    assert "3 places free" in row and "Off (claim by hand)" in row
+    assert "Todo &lt;b&gt;" in html and "Round robin" in html

@@ -20,6 +20,7 @@ class ServiceReportOut(BaseModel):
     trend: list[Figures]
     channels: list[Figures]
     agents: list[Figures]
+    teams: list[Figures]
     canned_replies: list[dict]
     retention: Retention
     extra: dict
@@ -38,6 +39,7 @@ document("/reports/service", "get",
              _query("end", "last day of a custom period (inclusive)", {"type": "string", "format": "date"}),
              _query("channel_id", "only this channel", {"type": "integer"}),
              _query("agent_id", "only this agent", {"type": "integer"}),
+             _query("team_id", "only the tickets of this team's members", {"type": "integer"}),
              _query("granularity", "trend buckets", {"type": "string", "enum": ["day", "week"]}),
          ], errors=(400, 401, 403), scope="reports", response_example={
              "filters": {"period": "last_30_days", "start": "2026-11-01", "end": "2026-11-30"},
@@ -49,7 +51,7 @@ document("/reports/service", "get",
                         "surveys_sent": 80, "surveys_answered": 31, "csat_score": 0.84,
                         "csat_average": 4.3, "csat_response_rate": 0.39},
              "escalations": {"raised": 3}, "distribution": [], "trend": [], "channels": [],
-             "agents": [], "canned_replies": [],
+             "agents": [], "teams": [], "canned_replies": [],
              "retention": {"window_days": 30, "total": {"group": "all", "customers": 60,
                                                        "retained": 30, "lost": 20, "open": 8,
                                                        "open_returned": 2, "rate": 0.6},
