@@ -69,6 +69,7 @@ def _load_areas() -> None:
     import desk.notify.notifications  # noqa: F401
     import desk.notify.webhooks  # noqa: F401
     import desk.channels.accounts  # noqa: F401
+    import desk.channels.whatsapp  # noqa: F401
     import desk.customers.models  # noqa: F401
     import desk.inbox.events  # noqa: F401
     import desk.inbox.outbound  # noqa: F401

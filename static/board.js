@@ -5,6 +5,23 @@
   "use strict";
 
   var STORE = "desk.board.alerts";
+
+  /* Each row's assign menu holds only its owner until it is used: the whole menu is copied
+     from the page's one <template> on first focus or press, before the list opens. */
+  function fillMenu(e) {
+    var select = e.target;
+    if (!select || select.tagName !== "SELECT" || !select.getAttribute("data-options") ||
+        select.getAttribute("data-filled")) { return; }
+    var source = document.getElementById(select.getAttribute("data-options"));
+    if (!source) { return; }
+    var current = select.value;
+    select.innerHTML = "";
+    select.appendChild(source.content.cloneNode(true));
+    select.value = current;
+    select.setAttribute("data-filled", "1");
+  }
+  document.addEventListener("focusin", fillMenu);
+  document.addEventListener("pointerdown", fillMenu, true);
   var seen = {};
   var audio = null;
 

@@ -177,6 +177,7 @@
     var insert = t.closest && t.closest("#suggestions-panel [data-insert-text]");
     if (insert) {
       var area = $("#composer-text");
+      if (!area) { return; }  /* WhatsApp's window closed: only a template can go */
       area.value = insert.getAttribute("data-insert-text");
       $("#composer-canned-reply-id").value = insert.getAttribute("data-canned-reply-id") || "";
       showPane("reply");

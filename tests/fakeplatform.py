@@ -5,7 +5,8 @@ Implements: Graph API `POST /graph/{id}/comments|replies|messages|mentions`,
 token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram account) and
 `GET /graph/{psid|igsid}?fields=first_name,last_name,profile_pic|name,username,profile_pic`
 (a customer's profile, from `profiles`); WhatsApp Cloud API `POST /wa/{phone_number_id}/messages`
-and `GET /wa/{phone_number_id}?fields=...`; X API v2 `POST /x/tweets`,
+`GET /wa/{phone_number_id}?fields=...` and `GET /wa/{waba_id}/message_templates` (from
+`wa_templates`, two per page with Graph's `after` cursor); X API v2 `POST /x/tweets`,
 `POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
 `POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`); Graph
 `GET /graph/debug_token?input_token=...` with the app token (answers from `token_info`).
@@ -38,6 +39,8 @@ class FakePlatform:
         self.x_refresh: dict[str, dict] = {}
         # Moderation: comment id -> "hidden" or "deleted" (Graph's comment node).
         self.comments: dict[str, str] = {}
+        # WhatsApp: business account id -> its message templates as Graph lists them.
+        self.wa_templates: dict[str, list[dict]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -130,6 +133,16 @@ class FakePlatform:
             if owner is None:
                 return 400, {"error": {"message": "Invalid OAuth access token.", "code": 190}}
             return 200, {"id": owner["id"], "name": owner.get("name")}
+        wa_templates = re.fullmatch(r"/wa/([^/]+)/message_templates", path)
+        if wa_templates:
+            if wa_templates.group(1) not in self.wa_templates:
+                return 400, {"error": {"message": "Unsupported get request.", "code": 100}}
+            found = self.wa_templates[wa_templates.group(1)]
+            start = int(query.get("after") or 0)
+            page = {"data": found[start:start + 2], "paging": {"cursors": {"after": str(start + 2)}}}
+            if start + 2 < len(found):
+                page["paging"]["next"] = f"{self.url}{path}?after={start + 2}"
+            return 200, page
         wa_number = re.fullmatch(r"/wa/([^/]+)", path)
         if wa_number and fields == "id,display_phone_number,verified_name":
             if owner is None or owner["id"] != wa_number.group(1):

@@ -37,6 +37,8 @@ class Channel(db.Model):
     account_id: Mapped[str] = mapped_column(String(100))  # the platform's id of the account
     name: Mapped[str] = mapped_column(String(120))
     handle: Mapped[str | None] = mapped_column(String(120))
+    # WhatsApp: the business account (WABA) the number belongs to; its templates are listed there.
+    business_account_id: Mapped[str | None] = mapped_column(String(100))
     # The access token for the outbound API (Fernet, desk/core/crypto.py); read and set it
     # through `access_token`. Only its last four characters are ever shown.
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -150,16 +152,25 @@ def add_channel(platform: str, account_id: str, name: str, handle: str | None = 
 
 
 def edit_channel(channel_id: int, name: str, handle: str | None, by: audit.Actor | None,
-                 now: datetime) -> Channel:
-    """Rename a channel or change its handle; commits, audited with the fields changed."""
+                 now: datetime, business_account_id: str | None = None) -> Channel:
+    """Rename a channel, change its handle or (WhatsApp) its business account id; commits,
+    audited with the fields changed."""
     channel = get_channel(channel_id)
     name, handle = (name or "").strip(), (handle or "").strip() or None
+    business_account_id = (business_account_id or "").strip() or None
     if not name:
         raise DeskError("a channel needs a name")
-    changed = [f for f, v in (("name", name), ("handle", handle)) if getattr(channel, f) != v]
+    if business_account_id and not business_account_id.isdigit():
+        raise DeskError("a WhatsApp Business Account id is a number")
+    if channel.platform != "whatsapp":
+        business_account_id = None
+    values = {"name": name, "handle": handle, "business_account_id": business_account_id}
+    changed = [f for f, v in values.items() if getattr(channel, f) != v]
     if changed:
         before = channel.label
-        channel.name, channel.handle, channel.updated_at = name, handle, now
+        for f in changed:
+            setattr(channel, f, values[f])
+        channel.updated_at = now
         audit.record("channel.edited", at=now, by=by, object_type="channel", object_id=channel.id,
                      data={"name": before, "changes": {f: getattr(channel, f) for f in changed}})
     db.session.commit()

@@ -111,6 +111,7 @@ class OutboundReply:
     thread_key: str
     idempotency_key: str
     media_id: str | None = None  # Instagram mentions: the media the comment is on
+    template: dict | None = None  # WhatsApp: {"name", "language", "params"} outside the window
 
 
 def load_json(raw: bytes):

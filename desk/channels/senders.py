@@ -229,12 +229,42 @@ def moderate_comment(platform: str, comment_id: str, action: str, access_token: 
 
 
 def send_whatsapp(reply: OutboundReply, config) -> str | None:
+    """Free text inside the customer's 24-hour window, else the approved template the reply
+    names ({"name", "language", "params"})."""
     graph = config["WHATSAPP_GRAPH_URL"].rstrip("/")
     body = {"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": reply.recipient_id, "type": "text", "text": {"body": reply.text}}
+    if reply.template:
+        body.pop("text")
+        body["type"] = "template"
+        body["template"] = {"name": reply.template["name"],
+                            "language": {"code": reply.template["language"]}}
+        if reply.template.get("params"):
+            body["template"]["components"] = [{"type": "body", "parameters": [
+                {"type": "text", "text": value} for value in reply.template["params"]]}]
     data = _post(f"{graph}/{reply.account_id}/messages", body, reply, config)
     messages = data.get("messages") or [{}]
     return messages[0].get("id")
+
+
+MAX_TEMPLATE_PAGES = 20
+
+
+def whatsapp_templates(business_account_id: str, access_token: str | None, config) -> list[dict]:
+    """Every message template of a WhatsApp Business Account (GET /{waba}/message_templates,
+    page by page with the `after` cursor); SendError when refused."""
+    url = f"{config['WHATSAPP_GRAPH_URL'].rstrip('/')}/{business_account_id}/message_templates"
+    params = {"fields": "name,language,status,category,components", "limit": 100}
+    found: list[dict] = []
+    for _ in range(MAX_TEMPLATE_PAGES):
+        data = _get("whatsapp", "the template list", url, params, access_token, config)
+        found += [t for t in data.get("data") or [] if isinstance(t, dict)]
+        paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
+        after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None
+        if not after:
+            break
+        params = {**params, "after": after}
+    return found
 
 
 def send_x(reply: OutboundReply, config) -> str | None:

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from desk.channels import whatsapp
 from desk.core import signals
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError, NotFound
@@ -33,6 +34,7 @@ from desk.customers.models import Customer
 from desk.customers.names import without_name
 from desk.inbox.outbound import create_reply, reply_options
 from desk.inbox.tickets import Message, Ticket
+from desk.inbox.window import whatsapp_window
 from desk.notify.webhooks import queue_event
 from desk.replies.library import NO_NAME
 
@@ -42,6 +44,10 @@ COMMENT_MAX = 2000
 
 # scheduled -> sent (link delivered) | not_sent (no private channel to carry the link)
 SURVEY_STATES = ("scheduled", "sent", "not_sent")
+# Why a survey was not sent (state_reason; pages translate them).
+PUBLIC_ONLY = "public thread only: no private channel to the customer"
+WINDOW_CLOSED = ("WhatsApp's 24-hour window had closed and no survey template is set for "
+                 "this number")
 
 
 class Survey(db.Model):
@@ -74,6 +80,7 @@ class Survey(db.Model):
 
     ticket: Mapped[Ticket] = relationship()
     customer: Mapped[Customer] = relationship()
+    message: Mapped[Message | None] = relationship()
 
 
 
@@ -157,17 +164,24 @@ def send_survey(ticket_id: int, now: datetime) -> Survey | None:
     if ticket.status != "resolved":
         return survey  # reopened meanwhile: the next resolution schedules it again
     if "private" not in reply_options(ticket):
-        _not_sent(survey, "public thread only: no private channel to the customer", now)
+        _not_sent(survey, PUBLIC_ONLY, now)
         return survey
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     survey.token_hash = hash_token(raw)
     survey.sent_at = now
     survey.expires_at = now + timedelta(days=float(current_app.config["CSAT_EXPIRY_DAYS"]))
     text = survey_message(survey, raw)
+    template = None
+    window = whatsapp_window(ticket, now)
+    if window is not None and not window.open:
+        template = _survey_template(survey, raw)
+        if template is None:
+            _not_sent(survey, WINDOW_CLOSED, now)
+            return survey
     db.session.flush()
     try:
         message = create_reply(ticket.id, author_id=None, text=text, visibility="private",
-                               now=now, automatic=True)
+                               now=now, automatic=True, template=template)
     except DeskError as exc:
         db.session.rollback()
         survey = db.session.scalar(select(Survey).where(Survey.ticket_id == ticket_id))
@@ -202,6 +216,17 @@ def survey_message(survey: Survey, raw_token: str) -> str:
     name = survey.customer.first_name if survey.customer else ""
     text = template.format(name=name or NO_NAME, link=survey_link(raw_token))
     return without_name(text, NO_NAME).replace("  ", " ")
+
+
+def _survey_template(survey: Survey, raw_token: str) -> tuple[int, list[str]] | None:
+    """(template id, values) of the channel's WhatsApp survey template in the survey's
+    language: {{1}} the link, or {{1}} the first name ("👋" when unknown) and {{2}} the link."""
+    template = whatsapp.survey_template(survey.ticket.channel_id, survey.language)
+    if template is None or template.params not in (1, 2):
+        return None
+    link = survey_link(raw_token)
+    name = (survey.customer.first_name if survey.customer else "") or "👋"
+    return template.id, [link] if template.params == 1 else [name, link]
 
 
 def _not_sent(survey: Survey, reason: str, now: datetime) -> None:

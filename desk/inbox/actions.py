@@ -319,8 +319,9 @@ def last_message_id(ticket_id: int) -> int:
 
 def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: datetime, *,
                last_seen_id: int, canned_reply_id: int | None = None,
-               by: audit.Actor | None = None) -> Message:
-    """Reply unless someone else replied since `last_seen_id` (Collision); claims a free ticket."""
+               by: audit.Actor | None = None, template: tuple[int, list] | None = None) -> Message:
+    """Reply unless someone else replied since `last_seen_id` (Collision); claims a free ticket.
+    `template`: a WhatsApp template and its values, outside the 24-hour window."""
     ticket = _ticket(ticket_id, lock=True)  # two senders on PostgreSQL take turns here
     newer = replies_since(ticket_id, last_seen_id)
     if newer:
@@ -333,7 +334,7 @@ def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: dat
     else:
         ticket.updated_at = now
     return create_reply(ticket_id, actor.id, text, visibility, now,
-                        canned_reply_id=canned_reply_id, automatic=False, by=by)
+                        canned_reply_id=canned_reply_id, automatic=False, by=by, template=template)
 
 
 KEEP = "keep"  # apply_actions: leave the owner as it is

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from desk.accounts import audit
 from desk.channels import base as channel_base
+from desk.channels import whatsapp
 from desk.channels import tokens as channel_tokens
 from desk.channels.accounts import Channel, mark_failing
 from desk.channels.senders import send as platform_send
@@ -25,6 +26,7 @@ from desk.core.extensions import db
 from desk.core.texts import gettext_or_plain as _
 from desk.core.queue import enqueue_after_commit
 from desk.inbox.tickets import Message, Ticket
+from desk.inbox.window import whatsapp_window
 from desk.notify import webhooks
 
 log = logging.getLogger(__name__)
@@ -66,25 +68,34 @@ def reply_options(ticket: Ticket) -> list[str]:
     return list(_COMMENT_OPTIONS.get(ticket.channel.platform, ["public"]))
 
 
+class WindowClosed(Conflict):
+    """WhatsApp's 24-hour window has closed: only an approved template may go."""
+
+
 def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                  now: datetime, canned_reply_id: int | None = None,
-                 automatic: bool = False, by: audit.Actor | None = None) -> Message:
+                 automatic: bool = False, by: audit.Actor | None = None,
+                 template: tuple[int, list] | None = None) -> Message:
     """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
     message = store_reply(ticket_id, author_id, text, visibility, now,
-                          canned_reply_id=canned_reply_id, automatic=automatic, by=by)
+                          canned_reply_id=canned_reply_id, automatic=automatic, by=by,
+                          template=template)
     db.session.commit()
     return message
 
 
 def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                 now: datetime, canned_reply_id: int | None = None,
-                automatic: bool = False, by: audit.Actor | None = None) -> Message:
-    """create_reply without the commit, for a use case that does more in its transaction."""
+                automatic: bool = False, by: audit.Actor | None = None,
+                template: tuple[int, list] | None = None) -> Message:
+    """create_reply without the commit, for a use case that does more in its transaction.
+    `template` (WhatsApp): (template id, parameter values); the text is then its body."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
     if ticket.customer.erased_at is not None:
         raise Conflict(_("This customer's data was erased: no reply can be sent to them."))
+    sent_as, text = _template_or_window(ticket, text, template, now)
     text = (text or "").strip()
     if not text:
         raise DeskError("a reply needs some text")
@@ -101,7 +112,7 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
                       received_at=now, automatic=automatic, attachments=[],
                       parent_platform_id=_reply_target(ticket),
                       idempotency_key=uuid.uuid4().hex, delivery_state="pending",
-                      canned_reply_id=canned_reply_id)
+                      canned_reply_id=canned_reply_id, template=sent_as)
     db.session.add(message)
     ticket.last_message_at = ticket.updated_at = now
     db.session.flush()
@@ -113,6 +124,25 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
     if message.delivery_state != "held":
         _release(ticket, message, now)
     return message
+
+
+def _template_or_window(ticket: Ticket, text: str, template, now: datetime) -> tuple[dict | None, str]:
+    """(what the reply goes as, its text): a WhatsApp template with its values checked, or
+    free text, which WhatsApp refuses once the customer's 24-hour window has closed."""
+    if template is None:
+        window = whatsapp_window(ticket, now)
+        if window is not None and not window.open:
+            raise WindowClosed(_("More than 24 hours have passed since this customer last wrote: "
+                                 "WhatsApp only takes an approved template now. Choose one below."))
+        return None, text
+    if ticket.channel.platform != "whatsapp":
+        raise DeskError("only WhatsApp replies go as templates")
+    chosen = whatsapp.template_of(ticket.channel_id, template[0])
+    if not chosen.approved:
+        raise DeskError(_("The template %(name)s is not approved on WhatsApp (%(status)s).",
+                          name=chosen.name, status=chosen.status))
+    values = whatsapp.clean_values(chosen, template[1])
+    return {"name": chosen.name, "language": chosen.language, "params": values}, chosen.render(values)
 
 
 def release_reply(message_id: int, now: datetime) -> Message:
@@ -167,6 +197,13 @@ def deliver(message_id: int, now: datetime) -> str | None:
     if ticket.channel.failing:  # no call with a token the platform refused: wait for a new one
         message.delivery_error = ticket.channel.failing_reason
         return _finish(message, "waiting", now)
+    # Released (sent_at) after the window closed, e.g. held for approval past it: WhatsApp
+    # would refuse it. One released in time but sent late gets the platform's own refusal.
+    window = whatsapp_window(ticket, message.sent_at) if message.template is None else None
+    if window is not None and not window.open:
+        message.delivery_error = ("WhatsApp's 24-hour window closed before this reply was "
+                                  "released; send an approved template instead")
+        return _finish(message, "failed", now)
     try:
         platform_id = _send(ticket, message, now)
     except channel_base.SendError as exc:
@@ -327,7 +364,8 @@ def _outbound(ticket: Ticket, message: Message) -> channel_base.OutboundReply:
         visibility=message.visibility, text=message.text,
         recipient_id=identity.platform_user_id if identity else None,
         reply_to_id=message.parent_platform_id, thread_key=ticket.thread_key,
-        idempotency_key=message.idempotency_key, media_id=_media_of(message))
+        idempotency_key=message.idempotency_key, media_id=_media_of(message),
+        template=message.template)
 
 
 def _media_of(reply: Message) -> str | None:

@@ -161,6 +161,9 @@ class Message(db.Model):
     sending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)  # claimed by a send job
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     canned_reply_id: Mapped[int | None]
+    # WhatsApp, outside the 24-hour window: the approved template it went as
+    # ({"name", "language", "params"}); `text` holds the body as the customer reads it.
+    template: Mapped[dict | None] = mapped_column(JSON)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     author: Mapped[User | None] = relationship()

@@ -31,6 +31,7 @@ from desk.views import (
     survey,
     tickets,
     tokens,
+    whatsapp,
 )
 
 # (endpoint, label, lowest role that sees it)
@@ -49,7 +50,7 @@ NAVIGATION = [
 
 BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp,
               replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
-              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp, customers.bp)
+              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp, customers.bp, whatsapp.bp)
 
 def digits_at_most(limit: int) -> str:
     """A regular expression for the decimal numbers 0..limit (leading zeros up to its width)."""

@@ -5,7 +5,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -14,7 +22,9 @@ from desk.accounts import users as auth
 from desk.accounts.tokens import tokens_of
 from desk.accounts.users import User, desk_timezone
 from desk.channels import accounts as channel_accounts
+from desk.channels import whatsapp
 from desk.channels.accounts import MAX_TOKEN_CHARS, PLATFORMS, Channel
+from desk.channels.whatsapp import CATEGORIES, MAX_BODY
 from desk.core.clock import now as clock_now
 from desk.core.errors import Conflict, DeskError
 from desk.core.extensions import db
@@ -85,6 +95,19 @@ class ChannelForm(FlaskForm):
 class ChannelEditForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=120)])
     handle = StringField(_l("Handle"), validators=[Length(max=120)])
+    business_account_id = StringField(_l("WhatsApp Business Account id"), validators=[Length(max=100)])
+
+
+class TemplateForm(FlaskForm):
+    """A WhatsApp template entered by hand, as it was approved on the platform."""
+
+    name = StringField(_l("Template name"), validators=[DataRequired(), Length(max=512)])
+    language = StringField(_l("Language code"), validators=[DataRequired(), Length(max=15)],
+                           description=_l("As on WhatsApp: es, es_MX, en_US, pt_BR…"))
+    category = SelectField(_l("Category"), choices=[(c, c.title()) for c in CATEGORIES])
+    body = TextAreaField(_l("Body"), validators=[DataRequired(), Length(max=MAX_BODY)],
+                         description=_l("Parameters as {{1}}, {{2}}… the agent fills them in."))
+    for_surveys = BooleanField(_l("Use for satisfaction surveys outside the 24-hour window"))
 
 
 class ChannelTokenForm(FlaskForm):
@@ -233,7 +256,8 @@ def channel(channel_id):
     if form.validate_on_submit():
         try:
             channel_accounts.edit_channel(row.id, form.name.data, form.handle.data or None,
-                                          audit_actor(), clock_now())
+                                          audit_actor(), clock_now(),
+                                          business_account_id=form.business_account_id.data)
         except DeskError as exc:
             form.name.errors.append(str(exc))
         else:
@@ -242,13 +266,14 @@ def channel(channel_id):
     return _channel_page(row, form=form)
 
 
-def _channel_page(row, form=None, token_form=None):
+def _channel_page(row, form=None, token_form=None, template_form=None):
     form = form or ChannelEditForm(obj=row, formdata=None)
     token_form = token_form or ChannelTokenForm(formdata=None)
-    status = 422 if form.errors or token_form.errors else 200
+    status = 422 if form.errors or token_form.errors or (template_form and template_form.errors) else 200
     return render_template("channels/channel.html", channel=row, form=form,
                            token_form=token_form, action_form=FlaskForm(),
-                           webhooks=_webhooks()), status
+                           webhooks=_webhooks(), templates=whatsapp.templates(row.id),
+                           template_form=template_form or TemplateForm(formdata=None)), status
 
 
 @bp.route("/channels/<int:channel_id>/token", methods=["POST"])

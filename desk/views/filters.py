@@ -25,6 +25,11 @@ def ago(value: datetime | None) -> str:
     return format_timedelta(clock_now() - value, granularity="minute", threshold=0.9)
 
 
+def timedelta_words(value) -> str:
+    """A length of time in words, to the minute ("5 hours", "12 minutes")."""
+    return format_timedelta(value, granularity="minute", threshold=1) if value is not None else ""
+
+
 def iso(value: datetime | None) -> str:
     """ISO 8601 in UTC, for data attributes read by desk.js (countdowns)."""
     return value.isoformat() if value else ""
@@ -52,4 +57,5 @@ def register(app) -> None:
     app.add_template_filter(localdate)
     app.add_template_filter(ago)
     app.add_template_filter(iso)
+    app.add_template_filter(timedelta_words, "timedelta")
     app.add_template_filter(browser)

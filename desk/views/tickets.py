@@ -4,24 +4,34 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, abort, current_app, make_response, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from desk.accounts.users import User
+from desk.channels import whatsapp
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
 from desk.core.types import parse_id
+from desk.feedback import surveys
+from desk.feedback.surveys import Survey
 from desk.inbox import actions as ticket_actions
 from desk.inbox import moderation, presence
 from desk.inbox import snooze as ticket_snooze
 from desk.inbox.outbound import reply_options
 from desk.inbox.tickets import PRIORITIES, Message, Note, Ticket
+from desk.inbox.window import whatsapp_window
 from desk.replies import macros
 from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
+SURVEY_REASONS = {
+    surveys.PUBLIC_ONLY: _l("the conversation is public: no private message can carry the link"),
+    surveys.WINDOW_CLOSED: _l("WhatsApp's 24-hour window had closed and no survey template is set "
+                              "for this number"),
+}
 
 
 @bp.before_request
@@ -62,8 +72,17 @@ def _context(ticket, **extra):
             "last_seen_id": ticket_actions.last_message_id(ticket.id),
             "handles": ticket_actions.mention_handles(),
             "snoozed": ticket_snooze.is_snoozed(ticket, now), "macros": macros.visible(current_user),
-            "can_moderate": moderation.can_moderate,
+            "can_moderate": moderation.can_moderate, **_whatsapp(ticket, now),
             **extra}
+
+
+def _whatsapp(ticket, now) -> dict:
+    """The customer's 24-hour window and the number's approved templates (WhatsApp only)."""
+    window = whatsapp_window(ticket, now)
+    return {"window": window,
+            "wa_templates": whatsapp.templates(ticket.channel_id, approved_only=True) if window else [],
+            "survey": db.session.scalar(select(Survey).where(Survey.ticket_id == ticket.id)),
+            "survey_reasons": SURVEY_REASONS}
 
 
 @bp.route("/<int:ticket_id>")
@@ -239,12 +258,16 @@ def reply(ticket_id):
     ticket = _load(ticket_id)
     form = request.form
     seen, canned = form.get("last_seen_id", ""), form.get("canned_reply_id", "")
-    if parse_id(seen) is None or (canned and parse_id(canned) is None):
+    template_id = form.get("template_id", "")
+    if parse_id(seen) is None or (canned and parse_id(canned) is None) or (
+            template_id and parse_id(template_id) is None):
         raise DeskError(_("The reply form is out of date; reload the ticket."))
+    template = (int(template_id), form.getlist("param")) if template_id else None
     try:
         ticket_actions.send_reply(ticket.id, _me(), form.get("text", ""), form.get("visibility", ""),
                                   clock_now(), last_seen_id=int(seen),
-                                  canned_reply_id=int(canned) if canned else None)
+                                  canned_reply_id=int(canned) if canned else None,
+                                  template=template)
     except ticket_actions.Collision as collision:
         response = make_response(render_template(
             "inbox/_collision.html", **_context(_load(ticket_id)), replies=collision.replies,
