@@ -6,7 +6,9 @@ token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram a
 `GET /graph/{psid|igsid}?fields=first_name,last_name,profile_pic|name,username,profile_pic`
 (a customer's profile, from `profiles`); WhatsApp Cloud API `POST /wa/{phone_number_id}/messages`
 `GET /wa/{phone_number_id}?fields=...` and `GET /wa/{waba_id}/message_templates` (from
-`wa_templates`, two per page with Graph's `after` cursor); X API v2 `POST /x/tweets`,
+`wa_templates`, two per page with Graph's `after` cursor), `GET /wa/{media_id}` (a media's
+short-lived address, from `wa_media`); a content host `GET /cdn/{name}` serving `files`
+(content type and bytes; a `str` value is a redirect to that address); X API v2 `POST /x/tweets`,
 `POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
 `POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`); Graph
 `GET /graph/debug_token?input_token=...` with the app token (answers from `token_info`).
@@ -41,6 +43,11 @@ class FakePlatform:
         self.comments: dict[str, str] = {}
         # WhatsApp: business account id -> its message templates as Graph lists them.
         self.wa_templates: dict[str, list[dict]] = {}
+        # WhatsApp media id -> the file name under /cdn/ it is served as (token required).
+        self.wa_media: dict[str, str] = {}
+        self.wa_media_token: str | None = None
+        # /cdn/{name} -> (content type, bytes), or an address to redirect to.
+        self.files: dict[str, tuple[str, bytes] | str] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -143,6 +150,13 @@ class FakePlatform:
             if start + 2 < len(found):
                 page["paging"]["next"] = f"{self.url}{path}?after={start + 2}"
             return 200, page
+        media = re.fullmatch(r"/wa/([^/]+)", path)
+        if media and not fields and media.group(1) in self.wa_media:
+            if token != self.wa_media_token:
+                return 401, {"error": {"message": "Invalid OAuth access token.", "code": 190}}
+            name = self.wa_media[media.group(1)]
+            return 200, {"messaging_product": "whatsapp", "id": media.group(1),
+                         "url": f"{self.url}/cdn/{name}", "mime_type": self.files[name][0]}
         wa_number = re.fullmatch(r"/wa/([^/]+)", path)
         if wa_number and fields == "id,display_phone_number,verified_name":
             if owner is None or owner["id"] != wa_number.group(1):
@@ -177,7 +191,27 @@ class FakePlatform:
             def do_GET(self):
                 split = urllib.parse.urlsplit(self.path)
                 query = dict(urllib.parse.parse_qsl(split.query))
+                if split.path.startswith("/cdn/"):
+                    return self._file(split.path[5:])
                 self._send(*fake._lookup(split.path, query, dict(self.headers)))
+
+            def _file(self, name: str):
+                with fake._lock:
+                    fake.calls.append({"path": self.path, "headers": dict(self.headers)})
+                found = fake.files.get(name)
+                if isinstance(found, str):
+                    self.send_response(302)
+                    self.send_header("Location", found)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if found is None:
+                    return self._send(404, {"error": "no such file"})
+                self.send_response(200)
+                self.send_header("Content-Type", found[0])
+                self.send_header("Content-Length", str(len(found[1])))
+                self.end_headers()
+                self.wfile.write(found[1])
 
             def do_DELETE(self):
                 comment = re.fullmatch(r"/graph/([^/]+)", self.path)

@@ -16,10 +16,11 @@ def _post(url: str, body: dict, reply: OutboundReply, config) -> dict:
                  json=body, headers={"Idempotency-Key": reply.idempotency_key})
 
 
-def _get(platform: str, what: str, url: str, params: dict | None, token: str | None,
-         config) -> dict:
+def get_json(platform: str, what: str, url: str, params: dict | None, token: str | None,
+             config) -> dict:
     """A GET to a platform API with the channel's token; the JSON object, or SendError."""
     return _call("GET", url, platform, what, token, config, params=params or {})
+
 
 
 def _call(method: str, url: str, platform: str, what: str, token: str | None, config,
@@ -73,25 +74,25 @@ def identify(platform: str, account_id: str, access_token: str | None, config) -
         raise SendError(f"{platform}: no access token is saved for this channel",
                         transient=False)
     if platform == "facebook":  # a page token: /me is the page
-        data = _get(platform, "the connection test",
+        data = get_json(platform, "the connection test",
                     f"{config['META_GRAPH_URL'].rstrip('/')}/me", {"fields": "id,name"},
                     access_token, config)
         found_id, label = str(data.get("id") or ""), data.get("name") or ""
     elif platform == "instagram":
-        data = _get(platform, "the connection test",
+        data = get_json(platform, "the connection test",
                     f"{config['META_GRAPH_URL'].rstrip('/')}/{account_id}",
                     {"fields": "id,username,name"}, access_token, config)
         found_id = str(data.get("id") or "")
         label = f"@{data['username']}" if data.get("username") else data.get("name") or ""
     elif platform == "whatsapp":
-        data = _get(platform, "the connection test",
+        data = get_json(platform, "the connection test",
                     f"{config['WHATSAPP_GRAPH_URL'].rstrip('/')}/{account_id}",
                     {"fields": "id,display_phone_number,verified_name"}, access_token, config)
         found_id = str(data.get("id") or "")
         label = " ".join(str(v) for v in (data.get("verified_name"),
                                           data.get("display_phone_number")) if v)
     elif platform == "x":
-        data = _get(platform, "the connection test", f"{config['X_API_URL'].rstrip('/')}/users/me",
+        data = get_json(platform, "the connection test", f"{config['X_API_URL'].rstrip('/')}/users/me",
                     {"user.fields": "username,name"}, access_token, config)
         user = data.get("data") if isinstance(data.get("data"), dict) else {}
         found_id = str(user.get("id") or "")
@@ -110,7 +111,7 @@ def debug_meta_token(access_token: str, config) -> dict:
     DESK_META_APP_ID and DESK_META_APP_SECRET): {"valid": bool, "expires_at": epoch seconds
     or None for a token that never expires, "detail": str}. SendError when unreachable."""
     app_token = f"{config['META_APP_ID']}|{config['META_APP_SECRET']}"
-    data = _get("facebook", "the token check",
+    data = get_json("facebook", "the token check",
                 f"{config['META_GRAPH_URL'].rstrip('/')}/debug_token",
                 {"input_token": access_token}, app_token, config)
     info = data.get("data") if isinstance(data.get("data"), dict) else {}
@@ -132,7 +133,7 @@ def fetch_profile(platform: str, user_id: str, access_token: str | None, config)
     (each None when not given). SendError when refused or unreachable."""
     if platform not in PROFILE_FIELDS:
         raise SendError(f"{platform} has no profile lookup", transient=False)
-    data = _get(platform, "the profile lookup",
+    data = get_json(platform, "the profile lookup",
                 f"{config['META_GRAPH_URL'].rstrip('/')}/{user_id}",
                 {"fields": PROFILE_FIELDS[platform]}, access_token, config)
     if platform == "facebook":
@@ -178,7 +179,7 @@ def fetch_mentioned_comment(account_id: str, comment_id: str, access_token: str 
     its id): {"text", "timestamp", "media": {"id", "permalink"}}; SendError when refused."""
     graph = config["META_GRAPH_URL"].rstrip("/")
     fields = f"mentioned_comment.comment_id({comment_id}){{id,text,timestamp,media{{id,permalink}}}}"
-    data = _get("instagram", "the mention lookup", f"{graph}/{account_id}", {"fields": fields},
+    data = get_json("instagram", "the mention lookup", f"{graph}/{account_id}", {"fields": fields},
                 access_token, config)
     comment = data.get("mentioned_comment")
     return comment if isinstance(comment, dict) else {}
@@ -257,7 +258,7 @@ def whatsapp_templates(business_account_id: str, access_token: str | None, confi
     params = {"fields": "name,language,status,category,components", "limit": 100}
     found: list[dict] = []
     for _ in range(MAX_TEMPLATE_PAGES):
-        data = _get("whatsapp", "the template list", url, params, access_token, config)
+        data = get_json("whatsapp", "the template list", url, params, access_token, config)
         found += [t for t in data.get("data") or [] if isinstance(t, dict)]
         paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
         after = (paging.get("cursors") or {}).get("after") if paging.get("next") else None

@@ -116,6 +116,12 @@ class Defaults:
     SURVEY_RATE_LIMIT = "30 per minute"  # per IP on /s/<token>: token guessing is pointless
     WEEKLY_REPORT_CRON = "0 7 * * 1"  # Mondays 07:00 UTC, the week before
     REPORT_ROLLUP_SECONDS = 60  # how often the report roll-up takes in the changes since the last run
+    # The media proxy (desk/channels/media.py): the platforms' content hosts (a host or any
+    # subdomain of one), the most it passes on, and hosts it may reach over http or at a
+    # private address (local fakes in tests only; empty in production).
+    MEDIA_HOSTS = "fbcdn.net,fbsbx.com,cdninstagram.com,facebook.com,whatsapp.net,twimg.com"
+    MEDIA_MAX_BYTES = 25 * 1024 * 1024
+    MEDIA_INSECURE_HOSTS = ""
     BOARD_COMPACT_SECONDS = 60  # how often the board's kept counts are folded to one row per key
 
 

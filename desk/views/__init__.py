@@ -22,6 +22,7 @@ from desk.views import (
     inputs,
     macros,
     main,
+    media,
     notifications,
     replies,
     reports,
@@ -50,7 +51,8 @@ NAVIGATION = [
 
 BLUEPRINTS = (auth.bp, account.bp, main.bp, admin.bp, api.bp, hooks.bp, inbox.bp, tickets.bp,
               replies.bp, board.bp, sla.bp, escalations.bp, notifications.bp, reports.bp,
-              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp, customers.bp, whatsapp.bp)
+              survey.bp, tokens.bp, audit_log.bp, routing.bp, macros.bp, customers.bp, whatsapp.bp,
+              media.bp)
 
 def digits_at_most(limit: int) -> str:
     """A regular expression for the decimal numbers 0..limit (leading zeros up to its width)."""
