@@ -208,14 +208,29 @@ def _clean_state(request):
         Redis.from_url(server.url).flushdb()
 
 
+# Tables the change-mark triggers write to while other tables are emptied: emptied last.
+MARK_TABLES = ("report_dirty_ticket", "report_dirty_customer", "board_count")
+
+
 def _empty(tables: list[str]) -> None:
+    """Empty `tables` (children first) and restart their ids. On PostgreSQL only the tables
+    that hold rows are emptied and only the used sequences restarted: a TRUNCATE of every
+    table cost ~250 ms a test, four minutes a run."""
     with db.engine.begin() as conn:
         if db.engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")"
+                                       for t in tables)
+            used = set(conn.execute(text(probe)).scalars())
+            tables = [t for t in tables if t in used and t not in MARK_TABLES]
+            sequences = conn.execute(text(
+                "SELECT schemaname || '.' || sequencename FROM pg_sequences "
+                "WHERE last_value IS NOT NULL")).scalars().all()
         else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
+            sequences = []
+        for table in [t for t in tables if t not in MARK_TABLES] + list(MARK_TABLES):
+            conn.execute(text(f'DELETE FROM "{table}"'))
+        for sequence in sequences:
+            conn.execute(text("SELECT setval(:s, 1, false)"), {"s": sequence})
 
 
 @pytest.fixture

@@ -173,7 +173,8 @@ def sync_templates(channel_id: int, actor: audit.Actor, now: datetime, config) -
     counts = {"added": 0, "updated": 0, "removed": 0}
     seen = set()
     for item in found:
-        body = next((c.get("text") or "" for c in item.get("components") or []
+        components = item.get("components") if isinstance(item.get("components"), list) else []
+        body = next((str(c.get("text") or "") for c in components
                      if isinstance(c, dict) and c.get("type") == "BODY"), "")
         name, language = str(item.get("name") or ""), str(item.get("language") or "")
         if not (NAME.fullmatch(name) and LANGUAGE.fullmatch(language) and body):

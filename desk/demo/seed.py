@@ -27,6 +27,7 @@ from desk.inbox.outbound import deliver, reply_options
 from desk.inbox.tickets import Message, Ticket
 from desk.intake.messages import ingest
 from desk.replies.library import import_library
+from desk.routing.teams import save_team
 from desk.replies.usage import suggest_for_ticket
 from desk.sla import sweep as sla_sweep
 
@@ -86,6 +87,7 @@ class DemoDesk:
         self.cms = [u for u in self.users.values() if u.role == "cm"]
         self.lead, self.smm = self.users["lead@desk.demo"], self.users["smm@desk.demo"]
         self.channels = [add_channel(p, a, n, h) for p, a, n, h in CHANNELS]
+        self._teams(start)
         library = Path(__file__).with_name("canned-replies.json").read_bytes()
         import_library(library, start, self.users["smm@desk.demo"])
         self.customers = [(name, lang, self._customer_identity(name, lang))
@@ -100,6 +102,18 @@ class DemoDesk:
                 self.progress(min(1.0, (step.at - start).total_seconds() / span))
         self._deliver_all()
         return self.summary
+
+    def _teams(self, start: datetime) -> None:
+        """Two teams, handing out nothing by themselves (mode off): the board and the report
+        show them; a lead turns on automatic assignment on /routing."""
+        by_platform = {c.platform: c.id for c in self.channels}
+        spanish = [u.id for u in self.cms if u.locale == "es"] + [self.lead.id]
+        for name, channels, languages, members in (
+                ("Atención en español", [], ["es"], spanish),
+                ("Mensajería privada", [by_platform["whatsapp"], by_platform["facebook"]], [],
+                 [u.id for u in self.cms])):
+            save_team(self.lead, start, team_id=None, name=name, channel_ids=channels,
+                      languages=languages, mode="off", return_on_offline=True, member_ids=members)
 
     def _user(self, email, name, role, locale):
         user = auth.create_user(email, name, DEMO_PASSWORD, role, locale=locale)

@@ -204,8 +204,10 @@ def test_the_composer_shows_the_window_and_only_templates_once_it_closed(app_ctx
     html = client.get(f"/tickets/{fresh.id}").text
     assert 'id="wa-window" class="wa-window open"' in html and "22 hours" in html
     assert 'id="composer-text"' in html and 'id="template-select"' not in html
+    assert 'id="suggestions-panel"' in html
     html = client.get(f"/tickets/{old.id}").text
     assert 'class="wa-window closed"' in html and 'id="composer-text"' not in html
+    assert 'id="suggestions-panel"' not in html  # canned replies are free text
     assert f'<option value="{template.id}">pedido_en_camino · es</option>' in html
     fields = client.get(f"/tickets/{old.id}/template-fields?template_id={template.id}",
                         headers={"HX-Request": "true"}).text

@@ -259,6 +259,6 @@ def test_the_board_shows_each_team_with_its_members_online_and_the_work_it_serve
     row = re.search(r'<tr id="team-load-%d">(.*?)</tr>' % care.id, html, re.S).group(1)
     # IG serves the on-track and the at-risk ticket (Ana's); she is online with 3 places left.
     cells = re.findall(r'<td class="num[^"]*">([^<]*)</td>', row)
-    assert cells == ["1/1", "1", "1", "0"], row
-    assert "3 places free" in row and "Off (claim by hand)" in row
+    assert cells == ["1", "1", "0"], row
+    assert "1 of 1 online" in row and "3 places free" in row and "Off (claim by hand)" in row
     assert "Todo &lt;b&gt;" in html and "Round robin" in html
