@@ -16,10 +16,11 @@ Assignment runs as a job after the intake transaction commits, not inside it: an
 would otherwise hold agent locks for the whole batch (serialising every worker on them), and
 the SLA due time it orders by is set by another receiver of the same signal.
 """
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, cast, func, select, update
 
 from desk.accounts import audit
 from desk.accounts.users import User
@@ -30,6 +31,7 @@ from desk.core.txcache import per_transaction
 from desk.inbox.snooze import awake
 from desk.inbox.tickets import Ticket
 from desk.routing.models import Agent, Team, TeamMember
+from desk.sla.board_counts import open_by_assignee
 
 # Waiting tickets one dispatch reads at most (the next dispatch, or the tick, takes the rest).
 WAITING_BATCH = 500
@@ -84,14 +86,15 @@ def _lock_and_count(user_id: int) -> int | None:
     in the next statement (a fresh snapshot on PostgreSQL), or None."""
     online = (Agent.user_id == user_id, Agent.status == "online",
               Agent.user_id.in_(select(User.id).where(User.active.is_(True))))
-    if db.session.get_bind().dialect.name == "postgresql":
-        held = db.session.scalar(select(Agent.user_id).where(*online).with_for_update(of=Agent))
+    connection = db.session.connection()  # Core: this runs on every decision
+    if connection.dialect.name == "postgresql":
+        held = connection.scalar(select(Agent.user_id).where(*online).with_for_update(of=Agent))
     else:  # SQLite: a write takes the one write lock
-        held = db.session.execute(update(Agent).where(*online).values(capacity=Agent.capacity)
-                                  .execution_options(synchronize_session=False)).rowcount or None
+        held = connection.execute(update(Agent).where(*online)
+                                  .values(capacity=Agent.capacity)).rowcount or None
     if held is None:
         return None
-    return db.session.scalar(select(func.count()).where(
+    return connection.scalar(select(func.count()).where(
         Ticket.assignee_id == user_id, Ticket.status.in_(OPEN)))
 
 
@@ -123,16 +126,27 @@ def choose(mode: str, last_user_id: int | None, agents: list[Member], loads: dic
 
 
 def online_members(team_id: int) -> list[Member]:
-    """The team's online active members in user id order, with their open tickets (no lock:
-    each choice is checked again under the chosen agent's lock)."""
-    members = select(TeamMember.user_id).join(User, User.id == TeamMember.user_id).where(
-        TeamMember.team_id == team_id, User.active.is_(True))  # deactivated: never assigned
-    load = (select(func.count()).where(Ticket.assignee_id == Agent.user_id,
-                                       Ticket.status.in_(OPEN))
-            .correlate(Agent).scalar_subquery())
-    return [Member(*row) for row in db.session.execute(
-        select(Agent.user_id, Agent.capacity, Agent.languages, Agent.channel_ids, load)
-        .where(Agent.user_id.in_(members), Agent.status == "online").order_by(Agent.user_id))]
+    """The team's online active members in user id order, with their open tickets from the
+    kept counts (sla/board_counts.py: a few rows per agent, not every open ticket; no lock:
+    each choice is checked again under the chosen agent's lock, by counting their tickets)."""
+    loads = open_by_assignee()
+    query = (select(Agent.user_id, Agent.capacity, cast(Agent.languages, Text),
+                    cast(Agent.channel_ids, Text), func.coalesce(loads.c.open, 0))
+             .join(TeamMember, TeamMember.user_id == Agent.user_id)
+             .join(User, User.id == Agent.user_id)
+             .outerjoin(loads, loads.c.assignee_id == Agent.user_id)
+             .where(TeamMember.team_id == team_id, Agent.status == "online",
+                    User.active.is_(True))  # deactivated: never assigned
+             .order_by(Agent.user_id))
+    # Core rows, and skills parsed only when set (most agents have none): with 200 agents the
+    # ORM's row handling and two JSON decodes per agent were most of this read's time.
+    return [Member(user_id, capacity, _skills(languages), _skills(channel_ids), load)
+            for user_id, capacity, languages, channel_ids, load
+            in db.session.connection().execute(query)]
+
+
+def _skills(raw: str | None) -> list:
+    return [] if raw in (None, "", "[]", "null") else json.loads(raw)
 
 
 def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
@@ -144,7 +158,7 @@ def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
         query = query.where(Ticket.channel_id.in_(team.channel_ids))
     if team.languages:
         query = query.where(Ticket.language.in_(team.languages))
-    return list(db.session.execute(query.order_by(
+    return list(db.session.connection().execute(query.order_by(
         Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(WAITING_BATCH)))
 
 

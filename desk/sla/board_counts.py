@@ -114,6 +114,13 @@ def counts() -> dict[tuple, tuple[int, int]]:
     return {(c, lang, a): (int(n), int(w)) for c, lang, a, n, w in rows if n}
 
 
+def open_by_assignee():
+    """A subquery of (assignee_id, open): the open tickets each person owns."""
+    return (select(BoardCount.assignee_id, func.sum(BoardCount.open).label("open"))
+            .where(BoardCount.assignee_id.is_not(None))
+            .group_by(BoardCount.assignee_id).subquery())
+
+
 def compact() -> int:
     """Fold the rows into one per key (one transaction); returns the rows folded. When a
     trigger is missing (a table rebuilt by a SQLite migration), reinstall and recount."""
