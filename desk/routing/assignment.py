@@ -20,7 +20,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy import Text, bindparam, cast, exists, func, select, update
 
 from desk.accounts import audit
 from desk.accounts.users import User
@@ -41,7 +41,7 @@ OPEN = ("open", "pending")  # what counts against capacity: anything not resolve
 def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
     """Hand the team's waiting tickets to its free online members, one commit per ticket;
     (ticket, agent) pairs."""
-    team = db.session.get(Team, team_id)
+    team = team_row(team_id)
     waiting = _waiting(team, now) if team is not None and team.mode != "off" else []
     handed: list[tuple[int, int]] = []
     if waiting:  # else nothing to decide: no agent row is read or locked
@@ -81,24 +81,47 @@ def _claim_agent(mode: str, last: int | None, agents: list["Member"], loads: dic
         loads[agent.user_id] = agent.capacity  # full, offline or deactivated meanwhile
 
 
+# The decision's statements, built once: each dispatch runs them with its own values, on the
+# Core connection (the ORM's per-statement work was a good part of a decision's time).
+_ONLINE = (Agent.user_id == bindparam("agent_id"), Agent.status == "online",
+           exists().where(User.id == Agent.user_id, User.active.is_(True)))
+_LOCK = select(Agent.user_id).where(*_ONLINE).with_for_update(of=Agent)
+_LOCK_SQLITE = update(Agent).where(*_ONLINE).values(capacity=Agent.capacity)  # the write lock
+_OPEN_OF = select(func.count()).where(Ticket.assignee_id == bindparam("agent_id"),
+                                      Ticket.status.in_(OPEN))
+_TEAM = select(Team.mode, Team.last_assigned_user_id, Team.name, Team.channel_ids,
+               Team.languages).where(Team.id == bindparam("team_id"))
+
+
+_LOADS = open_by_assignee()
+_MEMBERS = (select(Agent.user_id, Agent.capacity, cast(Agent.languages, Text),
+                   cast(Agent.channel_ids, Text), func.coalesce(_LOADS.c.open, 0))
+            .join(TeamMember, TeamMember.user_id == Agent.user_id)
+            .join(User, User.id == Agent.user_id)
+            .outerjoin(_LOADS, _LOADS.c.assignee_id == Agent.user_id)
+            .where(TeamMember.team_id == bindparam("team_id"), Agent.status == "online",
+                   User.active.is_(True))  # deactivated: never assigned
+            .order_by(Agent.user_id))
+
+
+def team_row(team_id: int):
+    """What dispatch reads of a team (mode, last_assigned_user_id, name, channel_ids,
+    languages), or None."""
+    return db.session.connection().execute(_TEAM, {"team_id": team_id}).first()
+
+
 def _lock_and_count(user_id: int) -> int | None:
     """Lock the agent's row if they are still online and active; their open tickets counted
     in the next statement (a fresh snapshot on PostgreSQL), or None."""
-    online = (Agent.user_id == user_id, Agent.status == "online",
-              Agent.user_id.in_(select(User.id).where(User.active.is_(True))))
-    connection = db.session.connection()  # Core: this runs on every decision
+    connection, values = db.session.connection(), {"agent_id": user_id}
     if connection.dialect.name == "postgresql":
-        held = connection.scalar(select(Agent.user_id).where(*online).with_for_update(of=Agent))
-    else:  # SQLite: a write takes the one write lock
-        held = connection.execute(update(Agent).where(*online)
-                                  .values(capacity=Agent.capacity)).rowcount or None
-    if held is None:
-        return None
-    return connection.scalar(select(func.count()).where(
-        Ticket.assignee_id == user_id, Ticket.status.in_(OPEN)))
+        held = connection.scalar(_LOCK, values)
+    else:
+        held = connection.execute(_LOCK_SQLITE, values).rowcount or None
+    return None if held is None else connection.scalar(_OPEN_OF, values)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Member:
     """An online member as dispatch reads them: capacity, skills and open tickets."""
 
@@ -129,27 +152,18 @@ def online_members(team_id: int) -> list[Member]:
     """The team's online active members in user id order, with their open tickets from the
     kept counts (sla/board_counts.py: a few rows per agent, not every open ticket; no lock:
     each choice is checked again under the chosen agent's lock, by counting their tickets)."""
-    loads = open_by_assignee()
-    query = (select(Agent.user_id, Agent.capacity, cast(Agent.languages, Text),
-                    cast(Agent.channel_ids, Text), func.coalesce(loads.c.open, 0))
-             .join(TeamMember, TeamMember.user_id == Agent.user_id)
-             .join(User, User.id == Agent.user_id)
-             .outerjoin(loads, loads.c.assignee_id == Agent.user_id)
-             .where(TeamMember.team_id == team_id, Agent.status == "online",
-                    User.active.is_(True))  # deactivated: never assigned
-             .order_by(Agent.user_id))
-    # Core rows, and skills parsed only when set (most agents have none): with 200 agents the
-    # ORM's row handling and two JSON decodes per agent were most of this read's time.
+    # Skills are parsed only when set (most agents have none): with 200 agents two JSON
+    # decodes per agent were half of this read's time.
     return [Member(user_id, capacity, _skills(languages), _skills(channel_ids), load)
             for user_id, capacity, languages, channel_ids, load
-            in db.session.connection().execute(query)]
+            in db.session.connection().execute(_MEMBERS, {"team_id": team_id})]
 
 
 def _skills(raw: str | None) -> list:
     return [] if raw in (None, "", "[]", "null") else json.loads(raw)
 
 
-def _waiting(team: Team, now: datetime) -> list[tuple[int, int, str | None]]:
+def _waiting(team, now: datetime) -> list[tuple[int, int, str | None]]:
     """The team's open unassigned awake tickets, earliest due first, no running clock last
     (through ix_ticket_unassigned_due: ordered on PostgreSQL, a small sort on SQLite)."""
     query = select(Ticket.id, Ticket.channel_id, Ticket.language).where(

@@ -94,8 +94,7 @@ def decide(team_id: int, now: datetime):
     lock and recount, without the UPDATE, the audit row and the commit (rolled back)."""
     from desk.core.extensions import db
     from desk.routing import assignment
-    from desk.routing.models import Team
-    team = db.session.get(Team, team_id)
+    team = assignment.team_row(team_id)
     waiting = assignment._waiting(team, now)
     agents = assignment.online_members(team_id)
     loads = {agent.user_id: agent.load for agent in agents}
