@@ -22,6 +22,7 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Date, Index, Integer, SmallInteger, event, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from desk.core import triggers
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
 from desk.inbox.tickets import Message
@@ -255,11 +256,7 @@ def _sqlite() -> list[str]:
 
 def installed_triggers(connection) -> set[str]:
     """The names of the change-mark triggers present in the database."""
-    if connection.dialect.name == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE starts_with(tgname::text, 'report_mark_')"
-    else:
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'report_mark_%'"
-    return set(connection.exec_driver_sql(sql).scalars()) & set(TRIGGERS)
+    return triggers.present(connection, TRIGGERS)
 
 
 def install(connection) -> None:

@@ -13,6 +13,7 @@ Open: status is not "resolved". Waiting: open with a running first/next-response
 from sqlalchemy import String, delete, event, func, select, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from desk.core import triggers
 from desk.core.extensions import db
 from desk.inbox.tickets import Ticket
 from desk.sla.policies import OPEN_STATES
@@ -75,11 +76,7 @@ def _statements(postgresql: bool) -> list[str]:
 
 
 def installed_triggers(connection) -> set[str]:
-    if connection.dialect.name == "postgresql":
-        sql = "SELECT tgname FROM pg_trigger WHERE starts_with(tgname::text, 'board_count_')"
-    else:
-        sql = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'board_count_%'"
-    return set(connection.exec_driver_sql(sql).scalars()) & set(TRIGGERS)
+    return triggers.present(connection, TRIGGERS)
 
 
 def install(connection) -> None:
