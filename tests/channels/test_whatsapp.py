@@ -265,3 +265,29 @@ def test_admins_keep_templates_on_the_channel_page(app_ctx, client, login, make_
     db.session.commit()
     assert client.post(f"/admin/channels/{ig.id}/templates/sync").status_code == 404
     assert db.session.get(User, admin.id) is not None
+
+
+def test_the_api_refuses_late_free_text_and_sends_a_template(app_ctx, client, make_user):
+    from desk.accounts.tokens import create_api_token
+    agent = make_user("cm", name="Ana")
+    _token, secret = create_api_token("bot", agent, scopes=["read", "write:tickets"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    now = clock_now()
+    ticket = wa_ticket(sent_at=now - timedelta(hours=25))
+    template = a_template(ticket.channel_id)
+    seen = db.session.scalar(select(func.max(Message.id)).where(Message.ticket_id == ticket.id))
+    url = f"/api/v1/tickets/{ticket.id}/replies"
+    late = client.post(url, json={"text": "¡Hola!", "visibility": "private",
+                                  "last_seen_message_id": seen}, headers=headers)
+    assert late.status_code == 409 and "24 hours" in late.json["detail"]
+    assert client.post(url, json={"visibility": "private", "last_seen_message_id": seen},
+                       headers=headers).status_code == 422  # neither text nor template
+    bad = client.post(url, json={"visibility": "private", "last_seen_message_id": seen,
+                                 "template": {"id": template.id, "values": ["Lucía"]}}, headers=headers)
+    assert bad.status_code in (400, 422) and "needs 2 values" in bad.text
+    sent = client.post(url, json={"visibility": "private", "last_seen_message_id": seen,
+                                  "template": {"id": template.id, "values": ["Lucía", "48213"]}},
+                       headers=headers)
+    assert sent.status_code == 201, sent.text
+    assert sent.json["template"] == {"name": "pedido_en_camino", "language": "es", "params": ["Lucía", "48213"]}
+    assert sent.json["text"].startswith("Hola Lucía, tu pedido 48213")

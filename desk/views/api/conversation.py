@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Literal
 
 from flask import g, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from desk.core.clock import now as clock_now
@@ -45,6 +45,9 @@ class MessageOut(BaseModel):
     delivered_at: datetime | None
     canned_reply_id: int | None
     deleted_at: datetime | None
+    template: dict | None = Field(None, description=(
+        "WhatsApp after the 24-hour window: the approved template the reply went as "
+        "({name, language, params}); text is its body as the customer reads it"))
 
 
 MESSAGE_EXAMPLE = {
@@ -52,7 +55,7 @@ MESSAGE_EXAMPLE = {
     "text": "¡Hola Lucía! Ya lo revisamos.", "author_id": 3, "customer_id": None,
     "automatic": False, "sent_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:00Z",
     "platform_message_id": None, "delivery_state": "pending", "delivery_error": None,
-    "delivered_at": None, "canned_reply_id": None, "deleted_at": None}
+    "delivered_at": None, "canned_reply_id": None, "deleted_at": None, "template": None}
 
 
 class MessagePage(BaseModel):
@@ -76,14 +79,31 @@ class NotePage(BaseModel):
     next_cursor: str | None
 
 
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: int = Field(ge=1, le=MAX_ID, description="an approved WhatsApp template of the channel")
+    values: list[str] = Field(default_factory=list, max_length=20,
+                              description="its parameters {{1}}, {{2}}... in order")
+
+
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=MAX_REPLY_CHARS)
+    text: str = Field("", max_length=MAX_REPLY_CHARS,
+                      description="the reply; left out when a template goes")
+    template: TemplateIn | None = Field(None, description=(
+        "WhatsApp once the customer's 24-hour window has closed (free text is then a 409): "
+        "the template to send instead"))
     visibility: Literal["public", "private"] = Field(
         "public", description="private on a comment is the 'move to DM' reply, where allowed")
     last_seen_message_id: int = Field(ge=0, le=MAX_ID, description=(
         "the newest message the client saw (last_message_id); 409 if an agent replied since"))
     canned_reply_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+    @model_validator(mode="after")
+    def _text_or_template(self):
+        if not self.text.strip() and self.template is None:
+            raise ValueError("a reply needs text or a template")
+        return self
 
 
 class CollisionProblem(BaseModel):
@@ -181,10 +201,11 @@ document("/tickets/{ticket_id}/replies", "post",
          "Reply to the customer, publicly or privately, as the token's user: the interface's "
          "path (claims a free ticket, holds it for approval during a crisis, then delivers)",
          request=ReplyIn, response=MessageOut, status=201, parameters=[TICKET_ID],
-         errors=(404,), scope="write:tickets", as_user=True,
+         errors=(404, 409), scope="write:tickets", as_user=True,
          description="409 (type urn:desk:problem:collision, with the newer `replies`) when an "
                      "agent replied after last_seen_message_id: read them, then send again with "
-                     "the new last_message_id if the reply still fits.",
+                     "the new last_message_id if the reply still fits. 409 too for free text to "
+                     "a WhatsApp customer whose 24-hour window has closed: send a template.",
          example={"text": "¡Hola Lucía! Ya lo revisamos.", "visibility": "public",
                   "last_seen_message_id": 41},
          response_example=MESSAGE_EXAMPLE)
@@ -202,7 +223,8 @@ def post_reply(ticket_id):
         message = ticket_actions.send_reply(
             ticket_id, g.api_token.user, body.text, body.visibility, clock_now(),
             last_seen_id=body.last_seen_message_id, canned_reply_id=body.canned_reply_id,
-            by=audit_actor())
+            by=audit_actor(),
+            template=(body.template.id, body.template.values) if body.template else None)
     except ticket_actions.Collision as collision:
         return problem(409, str(collision), type="urn:desk:problem:collision",
                        replies=[message_out(m) for m in collision.replies],
