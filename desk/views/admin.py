@@ -263,10 +263,11 @@ def channel(channel_id):
         else:
             flash(_("%(name)s saved.", name=row.label), "info")
             return redirect(url_for("admin.channel", channel_id=row.id))
-    return _channel_page(row, form=form)
+    return channel_page(row, form=form)
 
 
-def _channel_page(row, form=None, token_form=None, template_form=None):
+def channel_page(row, form=None, token_form=None, template_form=None):
+    """A channel's page, with the forms' errors when one was refused (then 422)."""
     form = form or ChannelEditForm(obj=row, formdata=None)
     token_form = token_form or ChannelTokenForm(formdata=None)
     status = 422 if form.errors or token_form.errors or (template_form and template_form.errors) else 200
@@ -291,7 +292,7 @@ def channel_token(channel_id):
             flash(_("New token saved for %(name)s (ending %(last4)s).", name=row.label,
                     last4=row.token_hint), "info")
             return redirect(url_for("admin.channel", channel_id=row.id))
-    return _channel_page(row, token_form=token_form)
+    return channel_page(row, token_form=token_form)
 
 
 @bp.route("/channels/<int:channel_id>/test", methods=["POST"])

@@ -14,7 +14,7 @@ from desk.core.extensions import db
 from desk.core.types import parse_id
 from desk.inbox.tickets import Ticket
 from desk.views.access import audit_actor, role_required
-from desk.views.admin import TemplateForm, _channel_page
+from desk.views.admin import TemplateForm, channel_page
 
 bp = Blueprint("whatsapp", __name__)
 
@@ -41,7 +41,7 @@ def add_template(channel_id):
         else:
             flash(_("Template %(name)s saved.", name=form.name.data.strip()), "info")
             return redirect(url_for("admin.channel", channel_id=row.id, _anchor="templates"))
-    return _channel_page(row, template_form=form)
+    return channel_page(row, template_form=form)
 
 
 @bp.route("/admin/channels/<int:channel_id>/templates/sync", methods=["POST"])
