@@ -221,7 +221,7 @@ def _empty(tables: list[str]) -> None:
             probe = " UNION ALL ".join(f"SELECT '{t}' WHERE EXISTS (SELECT 1 FROM \"{t}\")"
                                        for t in tables)
             used = set(conn.execute(text(probe)).scalars())
-            tables = [t for t in tables if t in used and t not in MARK_TABLES]
+            tables = [t for t in tables if t in used]
             sequences = conn.execute(text(
                 "SELECT schemaname || '.' || sequencename FROM pg_sequences "
                 "WHERE last_value IS NOT NULL")).scalars().all()

@@ -80,7 +80,9 @@ def _whatsapp(ticket, now) -> dict:
     """The customer's 24-hour window and the number's approved templates (WhatsApp only)."""
     window = whatsapp_window(ticket, now)
     return {"window": window,
-            "wa_templates": whatsapp.templates(ticket.channel_id, approved_only=True) if window else [],
+            # The template picker shows only once the window has closed.
+            "wa_templates": (whatsapp.templates(ticket.channel_id, approved_only=True)
+                             if window and not window.open else []),
             "survey": db.session.scalar(select(Survey).where(Survey.ticket_id == ticket.id)),
             "survey_reasons": SURVEY_REASONS}
 
