@@ -3,11 +3,12 @@ members under capacity whose skills fit, by round robin or to the least loaded.
 
 `dispatch(team_id, now)` is the one decision, and a fixpoint: run it any time and as often as
 you like (a job after a ticket arrives or is resolved, an agent coming online, the periodic
-tick) and it hands out what can be handed out. It reads the waiting tickets, the online
-members and their loads without locks, then hands each ticket out in a transaction of its
-own: it locks the chosen agent's row, counts that agent's open tickets again in the next
-statement (which sees whatever the previous holder of the lock committed), and takes the
-ticket by a conditional UPDATE (still unassigned). So concurrent dispatches never take an
+tick) and it hands out what can be handed out. It reads the team and its waiting tickets in
+one statement, then hands each ticket out in a transaction of its own: one statement chooses
+the member (online, under capacity by the board's kept counts, skills that fit, in the mode's
+order) and locks their row, the next counts that agent's open tickets again (it sees whatever
+the previous holder of the lock committed), and a conditional UPDATE takes the ticket (still
+unassigned). So concurrent dispatches never take an
 agent past capacity nor give a ticket two owners, and as each transaction locks one agent,
 they cannot deadlock on agents. On SQLite the lock is a write (the one write lock, held
 before the count is read).
@@ -16,16 +17,16 @@ Assignment runs as a job after the intake transaction commits, not inside it: an
 would otherwise hold agent locks for the whole batch (serialising every worker on them), and
 the SLA due time it orders by is set by another receiver of the same signal.
 """
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Text, bindparam, cast, exists, func, select, update
+from sqlalchemy import Integer, String, bindparam, exists, func, select, true, update
 
 from desk.accounts import audit
 from desk.accounts.users import User
 from desk.core import signals
 from desk.core.extensions import db
+from desk.core.jsonlists import list_allows
 from desk.core.queue import enqueue_after_commit
 from desk.core.txcache import per_transaction
 from desk.inbox.snooze import awake
@@ -41,139 +42,126 @@ OPEN = ("open", "pending")  # what counts against capacity: anything not resolve
 def dispatch(team_id: int, now: datetime) -> list[tuple[int, int]]:
     """Hand the team's waiting tickets to its free online members, one commit per ticket;
     (ticket, agent) pairs."""
-    team = team_row(team_id)
-    waiting = _waiting(team, now) if team is not None and team.mode != "off" else []
+    team = read_team(team_id, now)
     handed: list[tuple[int, int]] = []
-    if waiting:  # else nothing to decide: no agent row is read or locked
-        mode, last, name = team.mode, team.last_assigned_user_id, team.name
-        agents = online_members(team_id)
-        loads = {agent.user_id: agent.load for agent in agents}
-        for ticket_id, channel_id, language in waiting:
-            agent = _claim_agent(mode, last, agents, loads, channel_id, language)
-            if agent is None:
-                if not any(loads[a.user_id] < a.capacity for a in agents):
+    if team is not None and team.mode != "off":
+        last = team.last_assigned_user_id
+        for ticket_id, channel_id, language in team.waiting:
+            agent_id = claim_agent(team_id, team.mode, last, channel_id, language)
+            if agent_id is None:
+                db.session.rollback()
+                if not _anyone_has_room(team_id):
                     break  # everyone is full
                 continue  # nobody free fits this one; a later one may fit someone
-            if _take(ticket_id, agent.user_id, team_id, name, mode, now):
+            if _take(ticket_id, agent_id, team_id, team.name, team.mode, now):
                 db.session.commit()
-                loads[agent.user_id] += 1
-                last = agent.user_id
-                handed.append((ticket_id, agent.user_id))
+                last = agent_id
+                handed.append((ticket_id, agent_id))
             else:
                 db.session.rollback()  # someone took the ticket meanwhile
     db.session.commit()
     return handed
 
 
-def _claim_agent(mode: str, last: int | None, agents: list["Member"], loads: dict[int, int],
-                 channel_id: int, language: str | None) -> "Member | None":
-    """The member chosen for a ticket, with their row locked and their load counted again
-    under the lock; a member found full or gone is marked full and the choice is made again."""
-    while True:
-        agent = choose(mode, last, agents, loads, channel_id, language)
-        if agent is None:
-            return None
-        load = _lock_and_count(agent.user_id)
-        if load is not None and load < agent.capacity:
-            loads[agent.user_id] = load
-            return agent
-        db.session.rollback()
-        loads[agent.user_id] = agent.capacity  # full, offline or deactivated meanwhile
+# The decision's statements, built once and run on the Core connection with each dispatch's
+# values. The choice is made in the database (the member with room whose skills fit, in the
+# mode's order, one row back) rather than by reading every member: with 200 online agents
+# reading them all was most of a decision's time.
+_TEAM_CHANNELS = select(Team.channel_ids).where(Team.id == bindparam("team_id")).scalar_subquery()
+_TEAM_LANGUAGES = select(Team.languages).where(Team.id == bindparam("team_id")).scalar_subquery()
+_WAITING = (select(Ticket.id, Ticket.channel_id, Ticket.language, Ticket.sla_due_at).where(
+    Ticket.assignee_id.is_(None), Ticket.status == "open", awake(bindparam("now")),
+    list_allows(_TEAM_CHANNELS, Ticket.channel_id), list_allows(_TEAM_LANGUAGES, Ticket.language))
+    .order_by(Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(WAITING_BATCH).subquery())
+# The team's settings, with its waiting tickets (none: the team's row alone).
+_TEAM_AND_WAITING = (
+    select(Team.mode, Team.last_assigned_user_id, Team.name, _WAITING.c.id,
+           _WAITING.c.channel_id, _WAITING.c.language)
+    .outerjoin(_WAITING, true()).where(Team.id == bindparam("team_id"))
+    .order_by(_WAITING.c.sla_due_at.asc().nulls_last(), _WAITING.c.id))
 
-
-# The decision's statements, built once: each dispatch runs them with its own values, on the
-# Core connection (the ORM's per-statement work was a good part of a decision's time).
+_LOADS = open_by_assignee()
+_LOAD = func.coalesce(_LOADS.c.open, 0)
+_HAS_ROOM = (select(Agent.user_id, Agent.capacity)
+             .join(TeamMember, TeamMember.user_id == Agent.user_id)
+             .join(User, User.id == Agent.user_id)
+             .outerjoin(_LOADS, _LOADS.c.assignee_id == Agent.user_id)
+             .where(TeamMember.team_id == bindparam("team_id"), Agent.status == "online",
+                    User.active.is_(True),  # deactivated: never assigned
+                    _LOAD < Agent.capacity))
+_ORDER = {"least_loaded": (_LOAD, Agent.user_id),
+          # round robin: the first member after the last one served, else from the start
+          "round_robin": (Agent.user_id <= bindparam("last"), Agent.user_id)}
+_FITS = (list_allows(Agent.channel_ids, bindparam("channel_id", type_=Integer)),
+         list_allows(Agent.languages, bindparam("language", type_=String)))
+_PASSED = Agent.user_id.not_in(bindparam("passed", expanding=True))  # found full under the lock
+# (mode, lock, with members passed over) -> the choice, one row
+_CHOOSE = {(mode, lock, passing): (
+    lambda query: query.with_for_update(of=Agent) if lock else query)(
+        _HAS_ROOM.where(*_FITS, *([_PASSED] if passing else [])).order_by(*order).limit(1))
+    for mode, order in _ORDER.items() for lock in (False, True) for passing in (False, True)}
 _ONLINE = (Agent.user_id == bindparam("agent_id"), Agent.status == "online",
            exists().where(User.id == Agent.user_id, User.active.is_(True)))
-_LOCK = select(Agent.user_id).where(*_ONLINE).with_for_update(of=Agent)
 _LOCK_SQLITE = update(Agent).where(*_ONLINE).values(capacity=Agent.capacity)  # the write lock
 _OPEN_OF = select(func.count()).where(Ticket.assignee_id == bindparam("agent_id"),
                                       Ticket.status.in_(OPEN))
-_TEAM = select(Team.mode, Team.last_assigned_user_id, Team.name, Team.channel_ids,
-               Team.languages).where(Team.id == bindparam("team_id"))
-
-
-_LOADS = open_by_assignee()
-_MEMBERS = (select(Agent.user_id, Agent.capacity, cast(Agent.languages, Text),
-                   cast(Agent.channel_ids, Text), func.coalesce(_LOADS.c.open, 0))
-            .join(TeamMember, TeamMember.user_id == Agent.user_id)
-            .join(User, User.id == Agent.user_id)
-            .outerjoin(_LOADS, _LOADS.c.assignee_id == Agent.user_id)
-            .where(TeamMember.team_id == bindparam("team_id"), Agent.status == "online",
-                   User.active.is_(True))  # deactivated: never assigned
-            .order_by(Agent.user_id))
-
-
-def team_row(team_id: int):
-    """What dispatch reads of a team (mode, last_assigned_user_id, name, channel_ids,
-    languages), or None."""
-    return db.session.connection().execute(_TEAM, {"team_id": team_id}).first()
-
-
-def _lock_and_count(user_id: int) -> int | None:
-    """Lock the agent's row if they are still online and active; their open tickets counted
-    in the next statement (a fresh snapshot on PostgreSQL), or None."""
-    connection, values = db.session.connection(), {"agent_id": user_id}
-    if connection.dialect.name == "postgresql":
-        held = connection.scalar(_LOCK, values)
-    else:
-        held = connection.execute(_LOCK_SQLITE, values).rowcount or None
-    return None if held is None else connection.scalar(_OPEN_OF, values)
 
 
 @dataclass(slots=True)
-class Member:
-    """An online member as dispatch reads them: capacity, skills and open tickets."""
+class TeamToDispatch:
+    """What dispatch reads of a team: its settings and its waiting tickets, earliest due
+    first, as (ticket id, channel id, language)."""
 
-    user_id: int
-    capacity: int
-    languages: list
-    channel_ids: list
-    load: int = 0
-
-    def can_take(self, channel_id: int, language: str | None) -> bool:
-        return ((not self.channel_ids or channel_id in self.channel_ids)
-                and (not self.languages or language in self.languages))
+    mode: str
+    last_assigned_user_id: int | None
+    name: str
+    waiting: list[tuple[int, int, str | None]]
 
 
-def choose(mode: str, last_user_id: int | None, agents: list[Member], loads: dict[int, int],
-           channel_id: int, language: str | None) -> Member | None:
-    """The member who gets a ticket (agents in user id order), or None when nobody fits."""
-    fits = [a for a in agents if loads[a.user_id] < a.capacity and a.can_take(channel_id, language)]
-    if not fits:
+def read_team(team_id: int, now: datetime) -> TeamToDispatch | None:
+    """The team and its open unassigned awake tickets in its channels and languages, earliest
+    due first, no running clock last (through ix_ticket_unassigned_due), or None."""
+    rows = db.session.connection().execute(_TEAM_AND_WAITING,
+                                           {"team_id": team_id, "now": now}).all()
+    if not rows:
         return None
-    if mode == "least_loaded":
-        return min(fits, key=lambda a: (loads[a.user_id], a.user_id))
-    after = last_user_id or 0
-    return next((a for a in fits if a.user_id > after), fits[0])
+    mode, last, name = rows[0][:3]
+    return TeamToDispatch(mode, last, name, [(ticket_id, channel_id, language)
+                                             for *_, ticket_id, channel_id, language in rows
+                                             if ticket_id is not None])
 
 
-def online_members(team_id: int) -> list[Member]:
-    """The team's online active members in user id order, with their open tickets from the
-    kept counts (sla/board_counts.py: a few rows per agent, not every open ticket; no lock:
-    each choice is checked again under the chosen agent's lock, by counting their tickets)."""
-    # Skills are parsed only when set (most agents have none): with 200 agents two JSON
-    # decodes per agent were half of this read's time.
-    return [Member(user_id, capacity, _skills(languages), _skills(channel_ids), load)
-            for user_id, capacity, languages, channel_ids, load
-            in db.session.connection().execute(_MEMBERS, {"team_id": team_id})]
+def claim_agent(team_id: int, mode: str, last: int | None, channel_id: int,
+                language: str | None) -> int | None:
+    """The online member with room whose skills fit the ticket, chosen by the team's mode,
+    with their row locked and their open tickets counted again under the lock (the count
+    from the kept board counts may be a moment old); a member found full is passed over and
+    the choice made again. None when nobody fits."""
+    connection = db.session.connection()
+    postgresql = connection.dialect.name == "postgresql"
+    passed: list[int] = []
+    while True:
+        values = {"team_id": team_id, "channel_id": channel_id, "language": language,
+                  "last": last or 0, "passed": passed}
+        # PostgreSQL locks the chosen row in the same statement; the count comes in the
+        # next one, whose snapshot sees whatever the previous holder of the lock committed.
+        chosen = connection.execute(_CHOOSE[mode, postgresql, bool(passed)], values).first()
+        if chosen is None:
+            return None
+        agent_id, capacity = chosen
+        if not postgresql and not connection.execute(_LOCK_SQLITE, {"agent_id": agent_id}).rowcount:
+            load = None  # gone offline or deactivated meanwhile
+        else:
+            load = connection.scalar(_OPEN_OF, {"agent_id": agent_id})
+        if load is not None and load < capacity:
+            return agent_id
+        db.session.rollback()
+        passed.append(agent_id)
+        connection = db.session.connection()
 
 
-def _skills(raw: str | None) -> list:
-    return [] if raw in (None, "", "[]", "null") else json.loads(raw)
-
-
-def _waiting(team, now: datetime) -> list[tuple[int, int, str | None]]:
-    """The team's open unassigned awake tickets, earliest due first, no running clock last
-    (through ix_ticket_unassigned_due: ordered on PostgreSQL, a small sort on SQLite)."""
-    query = select(Ticket.id, Ticket.channel_id, Ticket.language).where(
-        Ticket.assignee_id.is_(None), Ticket.status == "open", awake(now))
-    if team.channel_ids:
-        query = query.where(Ticket.channel_id.in_(team.channel_ids))
-    if team.languages:
-        query = query.where(Ticket.language.in_(team.languages))
-    return list(db.session.connection().execute(query.order_by(
-        Ticket.sla_due_at.asc().nulls_last(), Ticket.id).limit(WAITING_BATCH)))
+def _anyone_has_room(team_id: int) -> bool:
+    return db.session.connection().execute(_HAS_ROOM.limit(1), {"team_id": team_id}).first() is not None
 
 
 def _take(ticket_id: int, user_id: int, team_id: int, team_name: str, mode: str,

@@ -8,8 +8,9 @@ and no growth with the number of closed tickets.
 
 One team of 200 online agents (capacity 60, about 50 open tickets each: every one has room),
 10,000 open tickets already assigned, and 0 or more resolved tickets. Each sample stores one
-new unassigned ticket (not timed), then times the decision (the waiting tickets in due order,
-the members and their loads, the choice, the chosen agent's lock and recount; rolled back)
+new unassigned ticket (not timed), then times the decision (the team and its waiting tickets
+in due order, the choice of a member with its lock, and the chosen agent's recount; rolled
+back)
 and then `dispatch` whole (the same, plus the conditional UPDATE, the audit row and the
 commit). Half the samples run round robin, half least loaded. Agents' loads are read from
 the board's kept counts (desk/sla/board_counts.py): compacted after the load, as the
@@ -94,13 +95,10 @@ def decide(team_id: int, now: datetime):
     lock and recount, without the UPDATE, the audit row and the commit (rolled back)."""
     from desk.core.extensions import db
     from desk.routing import assignment
-    team = assignment.team_row(team_id)
-    waiting = assignment._waiting(team, now)
-    agents = assignment.online_members(team_id)
-    loads = {agent.user_id: agent.load for agent in agents}
-    _ticket_id, channel_id, language = waiting[0]
-    chosen = assignment._claim_agent(team.mode, team.last_assigned_user_id, agents, loads,
-                                     channel_id, language)
+    team = assignment.read_team(team_id, now)
+    _ticket_id, channel_id, language = team.waiting[0]
+    chosen = assignment.claim_agent(team_id, team.mode, team.last_assigned_user_id, channel_id,
+                                    language)
     db.session.rollback()
     return chosen
 
