@@ -72,6 +72,7 @@ def _load_areas() -> None:
     import desk.channels.whatsapp  # noqa: F401
     import desk.customers.models  # noqa: F401
     import desk.inbox.events  # noqa: F401
+    import desk.inbox.files  # noqa: F401
     import desk.inbox.outbound  # noqa: F401
     import desk.inbox.search_schema  # noqa: F401
     import desk.inbox.snooze  # noqa: F401

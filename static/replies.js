@@ -32,12 +32,22 @@
     else { box.setSelectionRange(box.value.length, box.value.length); }
   }
 
-  function insert(text, replyId) {
+  /* A canned reply's file goes with it while its chip stays in the composer. */
+  function showCannedFile(name) {
+    var chip = document.getElementById("composer-canned-file");
+    if (!chip) { return; }
+    chip.hidden = !name;
+    chip.querySelector(".file-name").textContent = name || "";
+    chip.querySelector("input[name=canned_file]").value = name ? "1" : "";
+  }
+
+  function insert(text, replyId, fileName) {
     var box = composer();
     if (!box) { return; }
     box.value = text;
     var hidden = document.getElementById("composer-canned-reply-id");
     if (hidden) { hidden.value = replyId || ""; }
+    showCannedFile(fileName);
     closeSearch();
     selectFirstPlaceholder(box);
     warnPlaceholders(box.value);
@@ -48,7 +58,8 @@
     document.querySelectorAll(".suggestion.inserted").forEach(function (el) { el.classList.remove("inserted"); });
     var item = button.closest(".suggestion");
     if (item) { item.classList.add("inserted"); }
-    insert(button.getAttribute("data-text"), button.getAttribute("data-reply-id"));
+    insert(button.getAttribute("data-text"), button.getAttribute("data-reply-id"),
+           button.getAttribute("data-file-name"));
   }
 
   function searchBox() { return document.getElementById("reply-search"); }
@@ -84,7 +95,12 @@
     if (!button) { return; }
     event.preventDefault();
     if (button.classList.contains("suggestion-insert")) { insertSuggestion(button); }
-    else { insert(button.getAttribute("data-text"), button.getAttribute("data-reply-id")); }
+    else { insert(button.getAttribute("data-text"), button.getAttribute("data-reply-id"),
+                  button.getAttribute("data-file-name")); }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.id === "composer-canned-file-remove") { showCannedFile(""); }
   });
 
   document.addEventListener("keydown", function (event) {
@@ -122,6 +138,7 @@
       if (!box.value) {
         var hidden = document.getElementById("composer-canned-reply-id");
         if (hidden) { hidden.value = ""; }
+        showCannedFile("");
       }
       warnPlaceholders(box.value);
     }

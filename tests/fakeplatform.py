@@ -9,13 +9,17 @@ token's page), `GET /graph/{ig-user-id}?fields=id,username,name` (an Instagram a
 `wa_templates`, two per page with Graph's `after` cursor), `GET /wa/{media_id}` (a media's
 short-lived address, from `wa_media`); a content host `GET /cdn/{name}` serving `files`
 (content type and bytes; a `str` value is a redirect to that address); X API v2 `POST /x/tweets`,
-`POST /x/dm_conversations/with/{participant}/messages`, `GET /x/users/me` and
+`POST /x/dm_conversations/with/{participant}/messages`, `POST /x/media/upload` and
+`POST /wa/{phone_number_id}/media` (multipart uploads, kept in `uploads`; Messenger's
+`messages` and Graph `comments` take multipart too), `GET /x/users/me` and
 `POST /x/oauth2/token` (refresh_token grant, form-encoded; pairs from `x_refresh`); Graph
 `GET /graph/debug_token?input_token=...` with the app token (answers from `token_info`).
 Records every call; `fail(n, ...)` makes the next n calls fail with a chosen status and body;
 a token in `revoked` is refused as the platforms refuse one (Graph code 190, X 401);
 `accounts` maps a token to the account it belongs to (id, name, username, phone).
 """
+import email
+import email.policy
 import itertools
 import json
 import re
@@ -24,10 +28,28 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def _multipart(content_type: str, raw: bytes) -> dict:
+    """A multipart/form-data body: each field's text, or for a file {"filename",
+    "content_type", "data"}."""
+    message = email.message_from_bytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + raw, policy=email.policy.HTTP)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        if part.get_filename() is not None:
+            fields[name] = {"filename": part.get_filename(), "data": data,
+                            "content_type": part.get_content_type()}
+        else:
+            fields[name] = data.decode()
+    return fields
+
+
 class FakePlatform:
     def __init__(self):
         self.calls: list[dict] = []
         self.failures: list[tuple[int, dict]] = []
+        self.path_failures: list[tuple[str, int, dict]] = []
         self.next_ids: list[str] = []
         self.delay = 0.0
         self.mentioned_comments: dict[str, dict] = {}  # comment id -> what Graph returns
@@ -48,6 +70,8 @@ class FakePlatform:
         self.wa_media_token: str | None = None
         # /cdn/{name} -> (content type, bytes), or an address to redirect to.
         self.files: dict[str, tuple[str, bytes] | str] = {}
+        # Uploaded files (WhatsApp media, X media) by the id answered for them.
+        self.uploads: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -79,11 +103,21 @@ class FakePlatform:
                                "invalidated because the user changed their password.",
                                "type": "OAuthException", "code": 190, "error_subcode": 460}}
 
+    def fail_path(self, pattern: str, times: int = 1, status: int = 503, body: dict | None = None):
+        """The next `times` POSTs to a path matching `pattern` fail (others answer as usual)."""
+        self.fail(0)
+        self.path_failures.extend([(pattern, status, body or {"error": {
+            "message": "Service temporarily unavailable", "code": 2, "is_transient": True}})] * times)
+
     def _answer(self, path: str, body: dict, headers: dict) -> tuple[int, dict]:
         with self._lock:
             self.calls.append({"path": path, "json": body, "headers": headers})
             if self.failures:
                 return self.failures.pop(0)
+            failing = next((f for f in self.path_failures if re.fullmatch(f[0], path)), None)
+            if failing:
+                self.path_failures.remove(failing)
+                return failing[1], failing[2]
             if refused := self._refused(path, headers):
                 return refused
             new_id = self.next_ids.pop(0) if self.next_ids else f"out-{next(self._ids)}"
@@ -98,7 +132,16 @@ class FakePlatform:
         if re.fullmatch(r"/graph/[^/]+/(comments|replies|mentions)", path):
             return 200, {"id": new_id}
         if re.fullmatch(r"/graph/[^/]+/messages", path):
-            return 200, {"recipient_id": (body.get("recipient") or {}).get("id"), "message_id": new_id}
+            recipient = body.get("recipient") or {}
+            recipient = json.loads(recipient) if isinstance(recipient, str) else recipient
+            return 200, {"recipient_id": recipient.get("id"), "message_id": new_id}
+        if re.fullmatch(r"/wa/[^/]+/media", path):
+            self.uploads[new_id] = body.get("file")
+            return 200, {"id": new_id}
+        if path == "/x/media/upload":
+            self.uploads[new_id] = body.get("media")
+            return 200, {"data": {"id": new_id, "media_key": f"3_{new_id}", "size": len(
+                (body.get("media") or {}).get("data") or b""), "expires_after_secs": 86400}}
         if re.fullmatch(r"/wa/[^/]+/messages", path):
             return 200, {"messaging_product": "whatsapp", "contacts": [{"input": body.get("to")}],
                          "messages": [{"id": new_id}]}
@@ -231,9 +274,11 @@ class FakePlatform:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
-                if (self.headers.get("Content-Type") or "").startswith(
-                        "application/x-www-form-urlencoded"):
+                content_type = self.headers.get("Content-Type") or ""
+                if content_type.startswith("application/x-www-form-urlencoded"):
                     body = dict(urllib.parse.parse_qsl(raw.decode()))
+                elif content_type.startswith("multipart/form-data"):
+                    body = _multipart(content_type, raw)
                 else:
                     body = json.loads(raw or b"{}")
                 if fake.delay:

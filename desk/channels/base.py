@@ -2,6 +2,7 @@
 import hashlib
 import html
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -97,6 +98,20 @@ class RawEvent:
 
 
 @dataclass
+class OutboundFile:
+    """A file sent with a reply: `kind` image, video, audio or file; `url` a signed address
+    the platform may fetch it from (Instagram takes no upload); `sent_id` the platform's id
+    for it when a platform that sends the file apart from the text already took it."""
+
+    kind: str
+    name: str
+    content_type: str
+    data: bytes
+    url: str
+    sent_id: str | None = None
+
+
+@dataclass
 class OutboundReply:
     """What an adapter needs to send one reply."""
 
@@ -112,6 +127,10 @@ class OutboundReply:
     idempotency_key: str
     media_id: str | None = None  # Instagram mentions: the media the comment is on
     template: dict | None = None  # WhatsApp: {"name", "language", "params"} outside the window
+    file: OutboundFile | None = None
+    # Called with the platform's id of a file sent apart from the text, before the text goes,
+    # so that a retry after a failed text part does not send the file twice.
+    file_sent: Callable[[str], None] | None = None
 
 
 def load_json(raw: bytes):

@@ -5,7 +5,9 @@ DESK_X_API_URL) so tests and the demo point them at a local fake.
 """
 import requests
 
-from desk.channels.base import OutboundReply, SendError
+import json
+
+from desk.channels.base import OutboundFile, OutboundReply, SendError
 
 META_TRANSIENT_CODES = {1, 2, 4, 17, 32, 341, 613}
 META_TOKEN_CODES = {190}  # OAuthException: the access token expired, was revoked or is invalid
@@ -14,6 +16,17 @@ META_TOKEN_CODES = {190}  # OAuthException: the access token expired, was revoke
 def _post(url: str, body: dict, reply: OutboundReply, config) -> dict:
     return _call("POST", url, reply.platform, "the reply", reply.access_token, config,
                  json=body, headers={"Idempotency-Key": reply.idempotency_key})
+
+
+def _post_form(url: str, fields: dict, files: dict, reply: OutboundReply, config,
+               what: str = "the reply") -> dict:
+    """A multipart POST (an upload) with the channel's token; the JSON object, or SendError."""
+    return _call("POST", url, reply.platform, what, reply.access_token, config, data=fields,
+                 files=files, headers={"Idempotency-Key": reply.idempotency_key})
+
+
+def _upload(file: OutboundFile) -> tuple[str, bytes, str]:
+    return (file.name, file.data, file.content_type)
 
 
 def get_json(platform: str, what: str, url: str, params: dict | None, token: str | None,
@@ -195,15 +208,41 @@ def send_meta(reply: OutboundReply, config) -> str | None:
         if not reply.reply_to_id:
             raise SendError("nothing to reply to on this thread", transient=False)
         edge = "replies" if reply.platform == "instagram" else "comments"
+        if reply.file:  # a photo comment (Facebook; attachments.py allows no other)
+            return _post_form(f"{graph}/{reply.reply_to_id}/{edge}", {"message": reply.text},
+                              {"source": _upload(reply.file)}, reply, config).get("id")
         data = _post(f"{graph}/{reply.reply_to_id}/{edge}", {"message": reply.text}, reply, config)
         return data.get("id")
     if reply.kind == "dm":
         recipient = {"id": reply.recipient_id}
     else:  # "move to DM": a private reply to the customer's comment
         recipient = {"comment_id": reply.reply_to_id}
+    if reply.file and not reply.file.sent_id:  # Messenger and Instagram send it apart, first
+        sent = _send_meta_file(f"{graph}/{reply.account_id}/messages", recipient, reply, config)
+        if not reply.text:
+            return sent
     body = {"recipient": recipient, "messaging_type": "RESPONSE", "message": {"text": reply.text}}
     data = _post(f"{graph}/{reply.account_id}/messages", body, reply, config)
     return data.get("message_id")
+
+
+def _send_meta_file(url: str, recipient: dict, reply: OutboundReply, config) -> str | None:
+    """The reply's file as a message of its own: uploaded with the call on Messenger
+    (`filedata`), by its signed address on Instagram, which takes no upload."""
+    attachment = {"type": reply.file.kind}
+    if reply.platform == "instagram":
+        attachment["payload"] = {"url": reply.file.url}
+        data = _post(url, {"recipient": recipient, "message": {"attachment": attachment}},
+                     reply, config)
+    else:
+        attachment["payload"] = {"is_reusable": False}
+        data = _post_form(url, {"recipient": json.dumps(recipient), "messaging_type": "RESPONSE",
+                                "message": json.dumps({"attachment": attachment})},
+                          {"filedata": _upload(reply.file)}, reply, config)
+    sent = data.get("message_id")
+    if reply.file_sent:
+        reply.file_sent(sent)
+    return sent
 
 
 MODERATION = ("hide", "unhide", "delete")
@@ -235,6 +274,8 @@ def send_whatsapp(reply: OutboundReply, config) -> str | None:
     graph = config["WHATSAPP_GRAPH_URL"].rstrip("/")
     body = {"messaging_product": "whatsapp", "recipient_type": "individual",
             "to": reply.recipient_id, "type": "text", "text": {"body": reply.text}}
+    if reply.file:
+        return _send_whatsapp_file(graph, body, reply, config)
     if reply.template:
         body.pop("text")
         body["type"] = "template"
@@ -246,6 +287,31 @@ def send_whatsapp(reply: OutboundReply, config) -> str | None:
     data = _post(f"{graph}/{reply.account_id}/messages", body, reply, config)
     messages = data.get("messages") or [{}]
     return messages[0].get("id")
+
+
+def _send_whatsapp_file(graph: str, body: dict, reply: OutboundReply, config) -> str | None:
+    """Upload the file to the number's media (POST /{phone-number-id}/media), then send it by
+    id with the text as its caption; a sound takes no caption, so the text follows it."""
+    kind = {"file": "document"}.get(reply.file.kind, reply.file.kind)
+    if not reply.file.sent_id:
+        uploaded = _post_form(f"{graph}/{reply.account_id}/media",
+                              {"messaging_product": "whatsapp", "type": reply.file.content_type},
+                              {"file": _upload(reply.file)}, reply, config, what="the file upload")
+        media = {"id": uploaded.get("id")}
+        if kind != "audio" and reply.text:
+            media["caption"] = reply.text
+        if kind == "document":
+            media["filename"] = reply.file.name
+        sent = _post(f"{graph}/{reply.account_id}/messages",
+                     {**{k: v for k, v in body.items() if k != "text"}, "type": kind, kind: media},
+                     reply, config)
+        sent_id = (sent.get("messages") or [{}])[0].get("id")
+        if kind != "audio" or not reply.text:
+            return sent_id
+        if reply.file_sent:
+            reply.file_sent(sent_id)
+    data = _post(f"{graph}/{reply.account_id}/messages", body, reply, config)
+    return (data.get("messages") or [{}])[0].get("id")
 
 
 MAX_TEMPLATE_PAGES = 20
@@ -274,10 +340,26 @@ def send_x(reply: OutboundReply, config) -> str | None:
         body = {"text": reply.text}
         if reply.reply_to_id:
             body["reply"] = {"in_reply_to_tweet_id": reply.reply_to_id}
+        if reply.file:
+            body["media"] = {"media_ids": [_x_media(api, "tweet", reply, config)]}
         return (_post(f"{api}/tweets", body, reply, config).get("data") or {}).get("id")
-    data = _post(f"{api}/dm_conversations/with/{reply.recipient_id}/messages",
-                 {"text": reply.text}, reply, config)
+    body = {"text": reply.text} if reply.text else {}
+    if reply.file:
+        body["attachments"] = [{"media_id": _x_media(api, "dm", reply, config)}]
+    data = _post(f"{api}/dm_conversations/with/{reply.recipient_id}/messages", body, reply, config)
     return (data.get("data") or {}).get("dm_event_id")
+
+
+def _x_media(api: str, use: str, reply: OutboundReply, config) -> str:
+    """Upload the reply's image (POST /2/media/upload, a user token with media.write); its id."""
+    category = f"{use}_{'gif' if reply.file.content_type == 'image/gif' else 'image'}"
+    data = _post_form(f"{api}/media/upload", {"media_category": category,
+                                              "media_type": reply.file.content_type},
+                      {"media": _upload(reply.file)}, reply, config, what="the image upload")
+    media_id = (data.get("data") or {}).get("id")
+    if not media_id:
+        raise SendError("x did not return an id for the uploaded image", transient=True)
+    return str(media_id)
 
 
 SENDERS = {"facebook": send_meta, "instagram": send_meta, "whatsapp": send_whatsapp, "x": send_x}

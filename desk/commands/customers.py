@@ -59,6 +59,7 @@ def purge_old_text(months):
         raise click.ClickException("no retention set: DESK_TEXT_RETENTION_MONTHS is 0 (off)")
     result = purge.purge_old_text(clock_now(), months)
     click.echo(f"text older than {months} months removed: {result.messages} messages, "
+               f"{result.files} sent files, "
                f"{result.subjects} subjects, {result.comments} survey comments, "
                f"{result.examples} suggestion examples, {result.raw_events} raw events, "
                f"{result.deliveries} outgoing events")

@@ -122,6 +122,9 @@ class Defaults:
     MEDIA_HOSTS = "fbcdn.net,fbsbx.com,cdninstagram.com,facebook.com,whatsapp.net,twimg.com"
     MEDIA_MAX_BYTES = 25 * 1024 * 1024
     MEDIA_INSECURE_HOSTS = ""
+    # The largest file an agent may attach to a reply or a canned reply (each platform's own
+    # limits are checked too: desk/channels/attachments.py).
+    ATTACHMENT_MAX_BYTES = 16 * 1024 * 1024
     BOARD_COMPACT_SECONDS = 60  # how often the board's kept counts are folded to one row per key
 
 

@@ -19,6 +19,7 @@ from desk.core.extensions import db
 from desk.core.texts import N_, Later
 from desk.core.texts import gettext_or_plain as _
 from desk.core.types import parse_id
+from desk.inbox.files import Attached
 from desk.inbox.outbound import create_reply, reply_options, store_reply
 from desk.inbox.tickets import PRIORITIES, Message, Note, Tag, Ticket
 from desk.notify.notifications import notify
@@ -319,9 +320,11 @@ def last_message_id(ticket_id: int) -> int:
 
 def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: datetime, *,
                last_seen_id: int, canned_reply_id: int | None = None,
-               by: audit.Actor | None = None, template: tuple[int, list] | None = None) -> Message:
+               by: audit.Actor | None = None, template: tuple[int, list] | None = None,
+               file: Attached | None = None) -> Message:
     """Reply unless someone else replied since `last_seen_id` (Collision); claims a free ticket.
-    `template`: a WhatsApp template and its values, outside the 24-hour window."""
+    `template`: a WhatsApp template and its values, outside the 24-hour window; `file`: one
+    file the reply carries."""
     ticket = _ticket(ticket_id, lock=True)  # two senders on PostgreSQL take turns here
     newer = replies_since(ticket_id, last_seen_id)
     if newer:
@@ -334,7 +337,8 @@ def send_reply(ticket_id: int, actor: User, text: str, visibility: str, now: dat
     else:
         ticket.updated_at = now
     return create_reply(ticket_id, actor.id, text, visibility, now,
-                        canned_reply_id=canned_reply_id, automatic=False, by=by, template=template)
+                        canned_reply_id=canned_reply_id, automatic=False, by=by, template=template,
+                        file=file)
 
 
 KEEP = "keep"  # apply_actions: leave the owner as it is

@@ -25,6 +25,7 @@ from desk.core.errors import Conflict, DeskError, NotFound
 from desk.core.extensions import db
 from desk.core.texts import gettext_or_plain as _
 from desk.core.queue import enqueue_after_commit
+from desk.inbox import files
 from desk.inbox.tickets import Message, Ticket
 from desk.inbox.window import whatsapp_window
 from desk.notify import webhooks
@@ -75,11 +76,12 @@ class WindowClosed(Conflict):
 def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                  now: datetime, canned_reply_id: int | None = None,
                  automatic: bool = False, by: audit.Actor | None = None,
-                 template: tuple[int, list] | None = None) -> Message:
+                 template: tuple[int, list] | None = None,
+                 file: "files.Attached | None" = None) -> Message:
     """Store an outbound reply, publish reply_created (may hold it), release it unless held; commits."""
     message = store_reply(ticket_id, author_id, text, visibility, now,
                           canned_reply_id=canned_reply_id, automatic=automatic, by=by,
-                          template=template)
+                          template=template, file=file)
     db.session.commit()
     return message
 
@@ -87,9 +89,11 @@ def create_reply(ticket_id: int, author_id: int | None, text: str, visibility: s
 def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: str,
                 now: datetime, canned_reply_id: int | None = None,
                 automatic: bool = False, by: audit.Actor | None = None,
-                template: tuple[int, list] | None = None) -> Message:
+                template: tuple[int, list] | None = None,
+                file: "files.Attached | None" = None) -> Message:
     """create_reply without the commit, for a use case that does more in its transaction.
-    `template` (WhatsApp): (template id, parameter values); the text is then its body."""
+    `template` (WhatsApp): (template id, parameter values); the text is then its body.
+    `file`: an upload or a canned reply's file, checked against the platform's limits."""
     ticket = db.session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFound(f"no ticket {ticket_id}")
@@ -97,7 +101,7 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
         raise Conflict(_("This customer's data was erased: no reply can be sent to them."))
     sent_as, text = _template_or_window(ticket, text, template, now)
     text = (text or "").strip()
-    if not text:
+    if not text and file is None:
         raise DeskError("a reply needs some text")
     if len(text) > MAX_REPLY_CHARS:
         raise DeskError(f"a reply has at most {MAX_REPLY_CHARS} characters")
@@ -107,15 +111,19 @@ def store_reply(ticket_id: int, author_id: int | None, text: str, visibility: st
                         f"{', '.join(options)} (not {visibility!r})")
     if ticket.channel.platform == "x" and visibility == "public" and len(text) > X_PUBLIC_LIMIT:
         raise DeskError(f"a public reply on X has at most {X_PUBLIC_LIMIT} characters")
+    stored_file = files.attach(ticket, visibility, file, sent_as is not None, author_id, now)
     message = Message(ticket=ticket, channel_id=ticket.channel_id, direction="out",
                       visibility=visibility, author_id=author_id, text=text, sent_at=now,
-                      received_at=now, automatic=automatic, attachments=[],
+                      received_at=now, automatic=automatic,
+                      attachments=[files.descriptor(stored_file)] if stored_file else [],
                       parent_platform_id=_reply_target(ticket),
                       idempotency_key=uuid.uuid4().hex, delivery_state="pending",
                       canned_reply_id=canned_reply_id, template=sent_as)
     db.session.add(message)
     ticket.last_message_at = ticket.updated_at = now
     db.session.flush()
+    if stored_file is not None and file.upload is not None:
+        stored_file.message_id = message.id  # uploaded for this reply: erased with it
     signals.reply_created.send(ticket, message=message, now=now)
     audit.record("reply_created", ticket_id=ticket.id, user_id=author_id,
                  actor="user" if author_id else "system", at=now, by=by,
@@ -365,7 +373,9 @@ def _outbound(ticket: Ticket, message: Message) -> channel_base.OutboundReply:
         recipient_id=identity.platform_user_id if identity else None,
         reply_to_id=message.parent_platform_id, thread_key=ticket.thread_key,
         idempotency_key=message.idempotency_key, media_id=_media_of(message),
-        template=message.template)
+        template=message.template, file=files.outbound_file(message),
+        file_sent=lambda platform_id: files.mark_sent(message, platform_id))
+
 
 
 def _media_of(reply: Message) -> str | None:

@@ -170,6 +170,8 @@ def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     if pending is not None:  # the echo of a desk reply whose send call has not returned yet
         pending.platform_message_id = message.platform_message_id
         return "duplicate"
+    if not message.text and message.attachments and _sent_file(ticket, message.platform_message_id):
+        return "duplicate"  # the echo of a file a desk reply sent apart from its text
     stored = _message(channel, ticket, message, sent_at, received_at, None, memo)
     stored.delivery_state, stored.delivered_at = "delivered", sent_at
     ticket.last_message_at = max(ticket.last_message_at or sent_at, sent_at)
@@ -177,6 +179,20 @@ def _outbound(channel: Channel, message: NormalizedMessage, sent_at: datetime,
     # Answered from the platform's own tools: the customer has been answered (SLA).
     signals.reply_released.send(ticket, message=stored, now=now)
     return "appended"
+
+
+def _sent_file(ticket: Ticket, platform_message_id: str) -> bool:
+    """True when a recent desk reply on the ticket sent a file as a message of its own with
+    this id, or is sending one now (its echo can arrive before the send call returns)."""
+    replies = db.session.scalars(select(Message).where(
+        Message.ticket_id == ticket.id, Message.direction == "out",
+        Message.author_id.is_not(None)).order_by(Message.id.desc()).limit(5))
+    for reply in replies:
+        sent = [a for a in reply.attachments or [] if isinstance(a, dict) and a.get("file_id")]
+        if any(a.get("platform_id") == platform_message_id for a in sent) or (
+                sent and reply.delivery_state in ("pending", "sending", "retrying")):
+            return True
+    return False
 
 
 def _find_ticket(channel: Channel, message: NormalizedMessage, customer, memo: dict) -> Ticket | None:

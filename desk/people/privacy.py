@@ -22,6 +22,7 @@ from desk.customers.models import Customer, CustomerIdentity, CustomerMerge, Cus
 from desk.escalation.crisis import CrisisSignal, Incident
 from desk.feedback.activity import ActivityEvent
 from desk.feedback.surveys import Survey
+from desk.inbox.files import delete_files_of
 from desk.inbox.tickets import Message, Note, Ticket
 from desk.intake.events import InboundEvent
 from desk.notify.notifications import Notification
@@ -160,6 +161,7 @@ def erase_customer(customer_id: int, *, by: Actor, now: datetime) -> ErasureResu
         db.session.execute(update(Message).where(Message.id.in_(chunk))
                            .values(text="", attachments=[], erased_at=now)
                            .execution_options(synchronize_session=False))
+        delete_files_of(chunk)  # the files agents sent them
     for chunk in _chunks(ticket_ids):
         db.session.execute(update(Ticket).where(Ticket.id.in_(chunk))
                            .values(subject="", thread_key="erased:" + Ticket.id.cast(String))

@@ -8,6 +8,7 @@ from sqlalchemy import String, delete, select, update
 from desk.core.extensions import db
 from desk.escalation.crisis import CrisisSignal, Incident
 from desk.feedback.surveys import Survey
+from desk.inbox.files import ReplyFile
 from desk.inbox.tickets import Message, Ticket
 from desk.intake.events import InboundEvent
 from desk.notify.webhooks import WebhookDelivery
@@ -20,6 +21,7 @@ PURGE_BATCH = 2_000  # rows per transaction
 @dataclass
 class PurgeResult:
     messages: int = 0
+    files: int = 0  # files agents sent with those messages
     subjects: int = 0
     comments: int = 0
     examples: int = 0
@@ -59,6 +61,9 @@ def purge_old_text(now: datetime, months: int) -> PurgeResult:
     cutoff = retention_cutoff(now, months)
     result.messages = _purge(Message, (Message.sent_at < cutoff, Message.erased_at.is_(None)),
                              {"text": "", "attachments": [], "erased_at": now})
+    # The files agents sent with those messages go with their text.
+    result.files = _purge(ReplyFile, (ReplyFile.message_id.in_(
+        select(Message.id).where(Message.sent_at < cutoff)),))
     result.subjects = _purge(Ticket, (Ticket.last_message_at < cutoff, Ticket.subject != ""),
                              {"subject": ""})
     result.comments = _purge(Survey, (Survey.answered_at < cutoff, Survey.comment.is_not(None)),

@@ -16,6 +16,7 @@ from desk.accounts.users import User
 from desk.core.errors import DeskError, NotFound
 from desk.core.extensions import db
 from desk.customers.names import without_name
+from desk.inbox import files
 from desk.replies import index
 from desk.replies.models import CannedReply
 
@@ -221,9 +222,15 @@ def export_library(include_inactive: bool = True) -> dict:
 
 # --- editing -----------------------------------------------------------------------------
 
+class FileRefused(DeskError):
+    """The file a canned reply was to carry was refused (empty or too large)."""
+
+
 def save_reply(values: dict, now: datetime, user: User | None = None,
-               reply_id: int | None = None, by: audit.Actor | None = None) -> CannedReply:
-    """Create (reply_id None) or update one reply from form values, and commit."""
+               reply_id: int | None = None, by: audit.Actor | None = None,
+               file: tuple[str, bytes] | None = None, remove_file: bool = False) -> CannedReply:
+    """Create (reply_id None) or update one reply from form values, and commit. `file`
+    (name, bytes) replaces the file it carries; `remove_file` drops it."""
     try:
         entry = ReplyIn.model_validate(values)
     except ValidationError as exc:
@@ -238,6 +245,13 @@ def save_reply(values: dict, now: datetime, user: User | None = None,
         reply = get_reply(reply_id)
     for k, v in entry.model_dump().items():
         setattr(reply, k, v)
+    if file is not None or remove_file:
+        # The previous file stays stored: replies already sent with it still show it.
+        try:
+            reply.file = files.save_file(*file, user.id if user else None, now) if file else None
+        except DeskError as exc:
+            db.session.rollback()
+            raise FileRefused(str(exc)) from None
     reply.updated_at = now
     db.session.flush()
     audit.record("canned_reply.created" if reply_id is None else "canned_reply.updated", at=now,
@@ -259,6 +273,12 @@ def set_active(reply_id: int, active: bool, now: datetime,
     db.session.commit()
     library_changed()
     return reply
+
+
+def file_of(reply_id: int):
+    """The file an active canned reply carries (a ReplyFile), or None."""
+    reply = db.session.get(CannedReply, reply_id)
+    return reply.file if reply is not None and reply.active else None
 
 
 def get_reply(reply_id: int) -> CannedReply:

@@ -9,6 +9,7 @@ from desk.accounts.users import User
 from desk.core.clock import now as clock_now
 from desk.core.extensions import db
 from desk.core.types import UTCDateTime
+from desk.inbox.files import ReplyFile
 
 
 class CannedReply(db.Model):
@@ -23,8 +24,11 @@ class CannedReply(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=clock_now, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # A file sent with the reply (a return label, an invoice): desk/inbox/files.py.
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("reply_file.id", ondelete="SET NULL"))
 
     created_by: Mapped[User | None] = relationship()
+    file: Mapped[ReplyFile | None] = relationship()
 
 
 class ReplyUsage(db.Model):

@@ -1,5 +1,5 @@
 """Blueprints, navigation, error pages and the headers every response carries."""
-from flask import url_for
+from flask import Request, current_app, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -79,7 +79,25 @@ class IdConverter(IntegerConverter):
             self.regex = digits_at_most(MAX_ID)
 
 
+# Forms that carry a file an agent sends: a larger body than the desk's default, known from
+# the endpoint before anything (the CSRF check included) reads the form.
+UPLOAD_ENDPOINTS = ("tickets.reply", "replies.edit")
+
+
+class DeskRequest(Request):
+    @property
+    def max_content_length(self) -> int | None:
+        if self.endpoint in UPLOAD_ENDPOINTS and current_app:
+            return int(current_app.config["ATTACHMENT_MAX_BYTES"]) + 256 * 1024
+        return super().max_content_length
+
+    @max_content_length.setter
+    def max_content_length(self, value) -> None:
+        Request.max_content_length.fset(self, value)
+
+
 def register_views(app) -> None:
+    app.request_class = DeskRequest
     app.url_map.converters["int"] = IdConverter
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)

@@ -5,6 +5,7 @@ from flask_babel import format_date, format_datetime, format_timedelta
 from ua_parser import parse as parse_user_agent
 
 from desk.accounts.users import ROLE_LABELS
+from desk.channels.attachments import PLATFORM_NAMES
 from desk.core.clock import now as clock_now
 
 
@@ -51,7 +52,13 @@ def role_name(role: str | None) -> str:
     return str(ROLE_LABELS.get(role, role or ""))
 
 
+def platform_name(platform: str) -> str:
+    """How a platform is written for people ("WhatsApp", not "whatsapp")."""
+    return PLATFORM_NAMES.get(platform, (platform or "").title())
+
+
 def register(app) -> None:
+    app.add_template_filter(platform_name)
     app.add_template_filter(role_name)
     app.add_template_filter(localtime)
     app.add_template_filter(localdate)

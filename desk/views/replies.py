@@ -2,7 +2,8 @@
 import json
 import re
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+                   request, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -37,6 +38,8 @@ class ReplyForm(FlaskForm):
     triggers = TextAreaField(_l("Trigger phrases (one a line)"), render_kw={"rows": 5})
     tags = StringField(_l("Tags (comma separated)"))
     active = BooleanField(_l("Active"), default=True)
+    file = FileField(_l("File sent with the reply (a return label, an invoice)"))
+    remove_file = BooleanField(_l("Remove the file"))
 
 
 class ImportForm(FlaskForm):
@@ -69,8 +72,13 @@ def edit(reply_id=None):
                   "body": form.body.data, "triggers": _lines(form.triggers.data),
                   "tags": _lines(form.tags.data, ","), "active": form.active.data}
         try:
-            saved = replies.save_reply(values, clock_now(), current_user, reply_id,
-                                       audit_actor())
+            upload = form.file.data
+            saved = replies.save_reply(
+                values, clock_now(), current_user, reply_id, audit_actor(),
+                file=(upload.filename, upload.read()) if upload and upload.filename else None,
+                remove_file=form.remove_file.data)
+        except replies.FileRefused as exc:
+            form.file.errors = [*form.file.errors, str(exc)]
         except DeskError as exc:
             form.key.errors = [*form.key.errors, str(exc)]
         else:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from desk.accounts.users import User
-from desk.channels import whatsapp
+from desk.channels import attachments, whatsapp
 from desk.core.clock import now as clock_now
 from desk.core.errors import DeskError
 from desk.core.extensions import db
@@ -18,12 +18,12 @@ from desk.core.types import parse_id
 from desk.feedback import surveys
 from desk.feedback.surveys import Survey
 from desk.inbox import actions as ticket_actions
-from desk.inbox import moderation, presence
+from desk.inbox import files, moderation, presence
 from desk.inbox import snooze as ticket_snooze
 from desk.inbox.outbound import reply_options
 from desk.inbox.tickets import PRIORITIES, Message, Note, Ticket
 from desk.inbox.window import whatsapp_window
-from desk.replies import macros
+from desk.replies import library, macros
 from desk.views.access import audit_actor, role_required
 
 bp = Blueprint("tickets", __name__, url_prefix="/tickets")
@@ -73,7 +73,13 @@ def _context(ticket, **extra):
             "handles": ticket_actions.mention_handles(),
             "snoozed": ticket_snooze.is_snoozed(ticket, now), "macros": macros.visible(current_user),
             "can_moderate": moderation.can_moderate, **_whatsapp(ticket, now),
-            **extra}
+            "attach_accept": _attach_accept(ticket), **extra}
+
+
+def _attach_accept(ticket) -> str:
+    """The types a reply on this ticket may carry, whichever way it goes ("" for none)."""
+    return ",".join(sorted({t for visibility in reply_options(ticket) for t in attachments.accept(
+        ticket.channel.platform, ticket.kind, visibility).split(",") if t}))
 
 
 def _whatsapp(ticket, now) -> dict:
@@ -85,6 +91,18 @@ def _whatsapp(ticket, now) -> dict:
                              if window and not window.open else []),
             "survey": db.session.scalar(select(Survey).where(Survey.ticket_id == ticket.id)),
             "survey_reasons": SURVEY_REASONS}
+
+
+def _attached(canned: str) -> files.Attached | None:
+    """The file the composer sends: an upload, else the inserted canned reply's file while
+    its chip is still there."""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        return files.Attached(upload=(upload.filename, upload.read()))
+    if canned and request.form.get("canned_file") == "1":
+        carried = library.file_of(int(canned))
+        return files.Attached(library=carried) if carried else None
+    return None
 
 
 @bp.route("/<int:ticket_id>")
@@ -269,7 +287,7 @@ def reply(ticket_id):
         ticket_actions.send_reply(ticket.id, _me(), form.get("text", ""), form.get("visibility", ""),
                                   clock_now(), last_seen_id=int(seen),
                                   canned_reply_id=int(canned) if canned else None,
-                                  template=template)
+                                  template=template, file=_attached(canned))
     except ticket_actions.Collision as collision:
         response = make_response(render_template(
             "inbox/_collision.html", **_context(_load(ticket_id)), replies=collision.replies,

@@ -45,7 +45,10 @@ PUBLIC = {"auth.login", "main.health", "hooks.meta_verify", "hooks.x_crc",
           # Reached without a session by design: each checks its own link, token or half
           # sign-in (tests/accounts).
           "auth.forgot_password", "auth.reset_password", "auth.accept_invitation",
-          "auth.second_factor", "auth.single_sign_on", "auth.sso_callback", "main.favicon"}
+          "auth.second_factor", "auth.single_sign_on", "auth.sso_callback", "main.favicon",
+          # A reply's file for the platform that fetches it: a signed, expiring token
+          # (tests/channels/test_reply_files.py).
+          "media.public_file"}
 CM_ALLOWED = {"main.home", "main.preferences", "auth.logout", "replies.library", "replies.search",
               "replies.suggestions", "escalations.ticket_panel", "sla.timeline",
               "survey.customer_satisfaction", "routing.set_status"}
