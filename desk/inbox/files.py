@@ -12,7 +12,7 @@ from datetime import datetime
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import ForeignKey, LargeBinary, String, delete
-from sqlalchemy.orm import Mapped, deferred, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from desk.channels import attachments
 from desk.channels.base import SENDING_PLATFORMS, OutboundFile, SendError
@@ -33,7 +33,7 @@ class ReplyFile(db.Model):
     content_type: Mapped[str] = mapped_column(String(120))  # sniffed from the bytes
     size: Mapped[int]
     sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id", ondelete="SET NULL"))
     # The reply it was uploaded for (erased with it); None for a canned reply's file.
