@@ -255,3 +255,39 @@ def test_erasure_deletes_the_files_sent_to_the_customer_but_not_the_library(
     erase_customer(ticket.customer_id, by=Actor(user_id=agent.id), now=T0)
     db.session.commit()
     assert [f.filename for f in db.session.scalars(select(ReplyFile))] == ["catalogo.pdf"]
+
+
+def test_the_api_sends_a_file_in_base64_and_refuses_one_the_platform_would_not_take(
+        app_ctx, make_user, client, fake_platform, run_jobs):
+    import base64
+
+    from desk.accounts.tokens import create_api_token
+    from desk.accounts.users import User
+    agent = make_user("cm")
+    _token, secret = create_api_token("test", db.session.get(User, agent.id), scopes=None)
+    headers = {"Authorization": f"Bearer {secret}"}
+    ticket, wa_id = _ticket("whatsapp", token="wa-token")
+
+    def post(**body):
+        return client.open(f"/api/v1/tickets/{ticket.id}/replies", method="POST", headers=headers,
+                           csrf=False, json={"last_seen_message_id": _last(ticket),
+                                             "visibility": "private", **body})
+    program = b"MZ\x90\x00" + bytes(300) + b"PE\x00\x00" + bytes(300)
+    refused = post(text="", file={"name": "factura.pdf.exe",
+                                  "content_base64": base64.b64encode(program).decode()})
+    assert refused.status_code == 400
+    assert "does not take this type of file" in refused.get_json()["detail"]
+    assert _reply(ticket) is None
+    sent = post(text="Tu factura", file={"name": "factura.pdf",
+                                         "content_base64": base64.b64encode(PDF).decode()})
+    assert sent.status_code == 201, sent.data
+    [listed] = sent.get_json()["files"]
+    assert listed["name"] == "factura.pdf" and listed["content_type"] == "application/pdf"
+    assert listed["size"] == len(PDF)
+    run_jobs()
+    upload, message = fake_platform.calls
+    assert upload["json"]["file"]["data"] == PDF
+    assert message["json"]["document"] == {"id": "out-1", "caption": "Tu factura",
+                                           "filename": "factura.pdf"}
+    bad = post(text="x", canned_file=True)
+    assert bad.status_code == 422

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Literal
 
 from flask import g, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 
 from desk.core.clock import now as clock_now
@@ -13,8 +13,10 @@ from desk.core.errors import NotFound, problem
 from desk.core.extensions import db
 from desk.core.types import MAX_ID
 from desk.inbox import actions as ticket_actions
+from desk.inbox import files
 from desk.inbox.outbound import MAX_REPLY_CHARS
 from desk.inbox.tickets import Message, Note, Ticket
+from desk.replies import library
 from desk.replies.models import CannedReply
 from desk.replies.usage import suggest_for_ticket
 from desk.views.access import audit_actor, token_required, token_scope, token_user
@@ -23,6 +25,13 @@ from desk.views.api.spec import document
 
 TICKET_ID = {"name": "ticket_id", "in": "path", "required": True,
              "schema": {"type": "integer", "minimum": 1}}
+
+
+class FileOut(BaseModel):
+    id: int
+    name: str
+    content_type: str = Field(description="read from the file's bytes")
+    size: int
 
 
 class MessageOut(BaseModel):
@@ -48,6 +57,8 @@ class MessageOut(BaseModel):
     template: dict | None = Field(None, description=(
         "WhatsApp after the 24-hour window: the approved template the reply went as "
         "({name, language, params}); text is its body as the customer reads it"))
+    files: list[FileOut] = Field(default_factory=list, description=(
+        "files an agent sent with the reply (customers' attachments are not listed here)"))
 
 
 MESSAGE_EXAMPLE = {
@@ -55,7 +66,8 @@ MESSAGE_EXAMPLE = {
     "text": "¡Hola Lucía! Ya lo revisamos.", "author_id": 3, "customer_id": None,
     "automatic": False, "sent_at": "2026-12-01T10:00:00Z", "received_at": "2026-12-01T10:00:00Z",
     "platform_message_id": None, "delivery_state": "pending", "delivery_error": None,
-    "delivered_at": None, "canned_reply_id": None, "deleted_at": None, "template": None}
+    "delivered_at": None, "canned_reply_id": None, "deleted_at": None, "template": None,
+    "files": []}
 
 
 class MessagePage(BaseModel):
@@ -86,6 +98,14 @@ class TemplateIn(BaseModel):
                               description="its parameters {{1}}, {{2}}... in order")
 
 
+class FileIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, description="the file's name, e.g. factura.pdf")
+    content_base64: Base64Bytes = Field(description=(
+        "the file, base64; its type is read from its bytes and checked against what the "
+        "platform takes on this reply (422 otherwise); at most DESK_ATTACHMENT_MAX_BYTES"))
+
+
 class ReplyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     text: str = Field("", max_length=MAX_REPLY_CHARS,
@@ -98,11 +118,17 @@ class ReplyIn(BaseModel):
     last_seen_message_id: int = Field(ge=0, le=MAX_ID, description=(
         "the newest message the client saw (last_message_id); 409 if an agent replied since"))
     canned_reply_id: int | None = Field(None, ge=1, le=MAX_ID)
+    file: FileIn | None = Field(None, description="one file sent with the reply")
+    canned_file: bool = Field(False, description=(
+        "send the file the canned reply carries (with canned_reply_id; not with `file`)"))
 
     @model_validator(mode="after")
     def _text_or_template(self):
-        if not self.text.strip() and self.template is None:
-            raise ValueError("a reply needs text or a template")
+        if not self.text.strip() and self.template is None and self.file is None \
+                and not self.canned_file:
+            raise ValueError("a reply needs text, a file or a template")
+        if self.canned_file and (self.canned_reply_id is None or self.file is not None):
+            raise ValueError("canned_file needs canned_reply_id and no file")
         return self
 
 
@@ -150,7 +176,11 @@ class Suggestions(BaseModel):
 
 
 def message_out(message: Message) -> dict:
-    return MessageOut.model_validate(message, from_attributes=True).model_dump(mode="json")
+    out = MessageOut.model_validate(message, from_attributes=True)
+    out.files = [FileOut(id=a["file_id"], name=a.get("name") or "", size=a.get("size") or 0,
+                         content_type=a.get("mime_type") or "")
+                 for a in message.attachments or [] if isinstance(a, dict) and a.get("file_id")]
+    return out.model_dump(mode="json")
 
 
 def _ticket(ticket_id: int) -> Ticket:
@@ -219,12 +249,21 @@ def post_reply(ticket_id):
     canned = body.canned_reply_id
     if canned is not None and db.session.get(CannedReply, canned) is None:
         return problem(422, f"no canned reply {body.canned_reply_id}")
+    file = None
+    if body.file is not None:
+        file = files.Attached(upload=(body.file.name, body.file.content_base64))
+    elif body.canned_file:
+        carried = library.file_of(canned)
+        if carried is None:
+            return problem(422, f"canned reply {canned} carries no file")
+        file = files.Attached(library=carried)
     try:
         message = ticket_actions.send_reply(
             ticket_id, g.api_token.user, body.text, body.visibility, clock_now(),
             last_seen_id=body.last_seen_message_id, canned_reply_id=body.canned_reply_id,
             by=audit_actor(),
-            template=(body.template.id, body.template.values) if body.template else None)
+            template=(body.template.id, body.template.values) if body.template else None,
+            file=file)
     except ticket_actions.Collision as collision:
         return problem(409, str(collision), type="urn:desk:problem:collision",
                        replies=[message_out(m) for m in collision.replies],
