@@ -17,8 +17,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from desk.channels import attachments
 from desk.channels.base import SENDING_PLATFORMS, OutboundFile, SendError
 from desk.core.errors import DeskError
-from desk.core.texts import gettext_or_plain as _
 from desk.core.extensions import db
+from desk.core.texts import gettext_or_plain as _
 from desk.core.types import UTCDateTime
 
 PUBLIC_FILE_DAYS = 7
@@ -101,23 +101,10 @@ def attach(ticket, visibility: str, file: Attached | None, as_template: bool,
     return file.library
 
 
-def get_file(file_id: int) -> ReplyFile:
-    found = db.session.get(ReplyFile, file_id)
-    if found is None:
-        raise DeskError(_("That file is no longer available; attach it again."))
-    return found
-
-
 def descriptor(stored: ReplyFile) -> dict:
     """How a message lists a file it carries (Message.attachments)."""
     return {"type": stored.kind, "file_id": stored.id, "name": stored.filename,
             "mime_type": stored.content_type, "size": stored.size}
-
-
-def files_of(message_attachments) -> list[int]:
-    """Ids of the desk's files among a message's attachments."""
-    return [a["file_id"] for a in message_attachments or []
-            if isinstance(a, dict) and isinstance(a.get("file_id"), int)]
 
 
 def outbound_file(message) -> OutboundFile | None:

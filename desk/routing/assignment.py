@@ -102,11 +102,17 @@ _ORDER = {"least_loaded": (_LOAD, Agent.user_id),
 _FITS = (list_allows(Agent.channel_ids, bindparam("channel_id", type_=Integer)),
          list_allows(Agent.languages, bindparam("language", type_=String)))
 _PASSED = Agent.user_id.not_in(bindparam("passed", expanding=True))  # found full under the lock
-# (mode, lock, with members passed over) -> the choice, one row
-_CHOOSE = {(mode, lock, passing): (
-    lambda query: query.with_for_update(of=Agent) if lock else query)(
-        _HAS_ROOM.where(*_FITS, *([_PASSED] if passing else [])).order_by(*order).limit(1))
-    for mode, order in _ORDER.items() for lock in (False, True) for passing in (False, True)}
+
+
+def _choice(order, lock: bool, passing: bool):
+    """The statement that chooses one member (and locks their row when `lock`)."""
+    query = _HAS_ROOM.where(*_FITS, *([_PASSED] if passing else [])).order_by(*order).limit(1)
+    return query.with_for_update(of=Agent) if lock else query
+
+
+# (mode, lock, with members passed over) -> the choice
+_CHOOSE = {(mode, lock, passing): _choice(order, lock, passing) for mode, order in _ORDER.items()
+           for lock in (False, True) for passing in (False, True)}
 _ONLINE = (Agent.user_id == bindparam("agent_id"), Agent.status == "online",
            exists().where(User.id == Agent.user_id, User.active.is_(True)))
 _LOCK_SQLITE = update(Agent).where(*_ONLINE).values(capacity=Agent.capacity)  # the write lock
