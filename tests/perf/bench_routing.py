@@ -91,14 +91,12 @@ def populate(db, closed: int, seed: int = 7) -> int:
 
 
 def decide(team_id: int, now: datetime):
-    """Who gets the first waiting ticket: dispatch's reads, its choice and the chosen agent's
-    lock and recount, from the transaction's start to the decision held under the lock; not
-    the UPDATE, the audit row and the COMMIT that write it down (the dispatch figure has them)."""
-    from desk.routing import assignment
-    team = assignment.read_team(team_id, now)
-    _ticket_id, channel_id, language = team.waiting[0]
-    return assignment.claim_agent(team_id, team.mode, team.last_assigned_user_id, channel_id,
-                                  language)
+    """Who gets the first waiting ticket (routing/decision.py: the team, its next waiting
+    ticket, the choice, the chosen agent's lock and recount; one function call on PostgreSQL),
+    from the transaction's start to the decision held under the lock; not the UPDATE, the
+    audit row and the COMMIT that write it down (the dispatch figure has them)."""
+    from desk.routing import decision
+    return decision.next_assignment(team_id, now, []).agent_id
 
 
 def measure(backend: str, closed: int) -> list[dict]:

@@ -4,14 +4,15 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from desk.accounts.audit import AuditEvent
 from desk.accounts.users import User
 from desk.core.extensions import db
 from desk.inbox import actions as ticket_actions
 from desk.inbox.tickets import Ticket
-from desk.routing import availability, teams
+from desk.routing import availability, decision, teams
 from desk.routing.assignment import dispatch
 from desk.routing.models import Agent
 from tests.conftest import DB_BACKEND
@@ -195,3 +196,33 @@ def test_a_deactivated_agent_gets_nothing(app_ctx, make_user, run_jobs):
     ticket = make_ticket(now=T0, sent_at=T0)
     run_jobs()
     assert owners([ticket]) == [None]
+
+
+@pytest.mark.parametrize("mode", ["round_robin", "least_loaded"])
+def test_a_member_the_kept_counts_show_free_but_who_is_full_is_passed_over(
+        app_ctx, make_user, mode):
+    """The counts the choice reads can lag (a moment under concurrency): the count under the
+    lock decides, a full member is passed over and released, and the next one gets it."""
+    from desk.sla.board_counts import BoardCount
+    lead, ana, ben = make_user("lead"), make_user("cm", name="Ana"), make_user("cm", name="Ben")
+    channel = make_channel("facebook")
+    team = team_of(lead, [ana, ben], mode=mode, capacity=2)
+    for i in range(2):
+        ticket = make_ticket(f"de Ana {i}", channel=channel, now=T0, sent_at=T0)
+        db.session.get(Ticket, ticket.id).assignee_id = ana.id
+    db.session.commit()
+    # Ana's open tickets vanish from the kept counts: she looks free, and first in either mode.
+    db.session.execute(BoardCount.__table__.delete().where(BoardCount.assignee_id == ana.id))
+    db.session.commit()
+    waiting = make_ticket("nuevo", channel=channel, now=T0 + minutes(1), sent_at=T0 + minutes(1))
+    step = decision.next_assignment(team.id, T0 + minutes(2), [])
+    assert (step.ticket_id, step.agent_id) == (waiting.id, ben.id)
+    if DB_BACKEND == "postgresql":  # row locks: Ben's is held, Ana's was let go at once
+        lock = text("SELECT user_id FROM agent WHERE user_id = :id FOR UPDATE NOWAIT")
+        with db.engine.connect() as other:
+            assert other.execute(lock, {"id": ana.id}).scalar() == ana.id
+            other.rollback()
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                other.execute(lock, {"id": ben.id})
+    db.session.commit()
+    assert dispatch(team.id, T0 + minutes(2)) == [(waiting.id, ben.id)]
