@@ -125,7 +125,8 @@ def next_assignment(team_id: int, now: datetime, skipped: list[int]) -> Next | N
             "team_id": team_id, "channel_id": channel_id, "language": language,
             "last": step.last_assigned_user_id or 0, "passed": passed}).first()
         if chosen is None:
-            step.anyone_has_room = connection.execute(_HAS_ROOM, {"team_id": team_id}).first() is not None
+            room = connection.execute(_HAS_ROOM, {"team_id": team_id}).first()
+            step.anyone_has_room = room is not None
             return step
         # The write takes SQLite's one write lock; the count after it sees every commit.
         locked = connection.execute(_LOCK, {"agent_id": chosen.user_id}).rowcount
