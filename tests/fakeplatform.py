@@ -49,7 +49,6 @@ class FakePlatform:
     def __init__(self):
         self.calls: list[dict] = []
         self.failures: list[tuple[int, dict]] = []
-        self.path_failures: list[tuple[str, int, dict]] = []
         self.next_ids: list[str] = []
         self.delay = 0.0
         self.mentioned_comments: dict[str, dict] = {}  # comment id -> what Graph returns
@@ -103,21 +102,11 @@ class FakePlatform:
                                "invalidated because the user changed their password.",
                                "type": "OAuthException", "code": 190, "error_subcode": 460}}
 
-    def fail_path(self, pattern: str, times: int = 1, status: int = 503, body: dict | None = None):
-        """The next `times` POSTs to a path matching `pattern` fail (others answer as usual)."""
-        self.fail(0)
-        self.path_failures.extend([(pattern, status, body or {"error": {
-            "message": "Service temporarily unavailable", "code": 2, "is_transient": True}})] * times)
-
     def _answer(self, path: str, body: dict, headers: dict) -> tuple[int, dict]:
         with self._lock:
             self.calls.append({"path": path, "json": body, "headers": headers})
             if self.failures:
                 return self.failures.pop(0)
-            failing = next((f for f in self.path_failures if re.fullmatch(f[0], path)), None)
-            if failing:
-                self.path_failures.remove(failing)
-                return failing[1], failing[2]
             if refused := self._refused(path, headers):
                 return refused
             new_id = self.next_ids.pop(0) if self.next_ids else f"out-{next(self._ids)}"

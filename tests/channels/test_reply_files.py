@@ -1,6 +1,8 @@
 """Files agents send: attached in the composer or carried by a canned reply, checked against
 each platform's limits before anything is stored, and sent the way each platform takes them
 (each outbound request asserted field by field against the loopback fake)."""
+import base64
+import io
 import json
 import re
 from datetime import datetime, timezone
@@ -8,6 +10,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
+from desk.accounts.audit import Actor
+from desk.accounts.tokens import create_api_token
+from desk.accounts.users import User
 from desk.core.extensions import db
 from desk.inbox.files import ReplyFile
 from desk.inbox.tickets import Message
@@ -58,7 +63,6 @@ def agent(app_ctx, make_user, login, client):
 
 def test_a_messenger_dm_sends_the_image_then_the_text_and_the_thread_shows_it(
         agent, client, fake_platform, run_jobs):
-    import io
     ticket, psid = _ticket("facebook")
     response = _send(client, ticket, file=(io.BytesIO(PNG), "etiqueta.png"))
     assert response.status_code == 200, response.data
@@ -93,11 +97,10 @@ def test_a_messenger_dm_sends_the_image_then_the_text_and_the_thread_shows_it(
 
 def test_a_failed_text_part_is_sent_again_without_sending_the_file_twice(
         agent, client, fake_platform, run_jobs):
-    import io
     ticket, _psid = _ticket("facebook")
-    fake_platform.fail_path(r"/graph/PAGE1/messages", times=0)
     _send(client, ticket, file=(io.BytesIO(PNG), "etiqueta.png"))
-    # The file goes; the text that follows is refused once, then retried.
+    # The file goes; the text that follows is refused once (a transient Graph error), then
+    # retried.
     original = fake_platform._answer
     seen = []
 
@@ -119,7 +122,6 @@ def test_a_failed_text_part_is_sent_again_without_sending_the_file_twice(
 
 def test_whatsapp_uploads_the_file_and_sends_it_by_id_with_the_text_as_caption(
         agent, client, fake_platform, run_jobs):
-    import io
     ticket, wa_id = _ticket("whatsapp", token="wa-token")
     assert _send(client, ticket, text="Tu factura",
                  file=(io.BytesIO(PDF), "factura-48213.pdf")).status_code == 200
@@ -142,7 +144,6 @@ def test_whatsapp_uploads_the_file_and_sends_it_by_id_with_the_text_as_caption(
 
 def test_an_x_dm_uploads_the_image_and_sends_it_with_the_text(agent, client, fake_platform,
                                                               run_jobs):
-    import io
     ticket, user_id = _ticket("x", token="x-user-token")
     _send(client, ticket, text="Mira la foto", file=(io.BytesIO(PNG), "foto.png"))
     run_jobs()
@@ -157,7 +158,6 @@ def test_an_x_dm_uploads_the_image_and_sends_it_with_the_text(agent, client, fak
 
 def test_instagram_fetches_the_file_from_a_signed_address(agent, client, app, fake_platform,
                                                           run_jobs):
-    import io
     ticket, igsid = _ticket("instagram")
     _send(client, ticket, text="", file=(io.BytesIO(PNG), "foto.png"))
     run_jobs()
@@ -187,7 +187,6 @@ def test_instagram_fetches_the_file_from_a_signed_address(agent, client, app, fa
 ])
 def test_a_file_the_platform_would_refuse_is_refused_before_anything_is_stored(
         agent, client, fake_platform, platform, kind, visibility, name, data, reason):
-    import io
     ticket, _ = _ticket(platform, kind=kind)
     response = _send(client, ticket, file=(io.BytesIO(data), name), visibility=visibility)
     assert response.status_code == 400
@@ -198,7 +197,6 @@ def test_a_file_the_platform_would_refuse_is_refused_before_anything_is_stored(
 
 
 def test_a_facebook_comment_reply_goes_as_a_photo_comment(agent, client, fake_platform, run_jobs):
-    import io
     ticket, _ = _ticket("facebook", kind="comment")
     parent = db.session.scalar(select(Message.platform_message_id).where(
         Message.ticket_id == ticket.id))
@@ -212,7 +210,6 @@ def test_a_facebook_comment_reply_goes_as_a_photo_comment(agent, client, fake_pl
 
 def test_a_canned_reply_carries_its_file_into_the_reply(app_ctx, make_user, login, client,
                                                         fake_platform, run_jobs):
-    import io
     lead = make_user("lead")
     login(lead)
     saved = client.post("/replies/new", data={
@@ -242,8 +239,6 @@ def test_a_canned_reply_carries_its_file_into_the_reply(app_ctx, make_user, logi
 
 def test_erasure_deletes_the_files_sent_to_the_customer_but_not_the_library(
         agent, client, fake_platform, run_jobs):
-    import io
-    from desk.accounts.audit import Actor
     ticket, _ = _ticket("facebook")
     library = ReplyFile(filename="catalogo.pdf", content_type="application/pdf", size=len(PDF),
                         sha256="x", data=PDF, created_at=T0)
@@ -259,10 +254,6 @@ def test_erasure_deletes_the_files_sent_to_the_customer_but_not_the_library(
 
 def test_the_api_sends_a_file_in_base64_and_refuses_one_the_platform_would_not_take(
         app_ctx, make_user, client, fake_platform, run_jobs):
-    import base64
-
-    from desk.accounts.tokens import create_api_token
-    from desk.accounts.users import User
     agent = make_user("cm")
     _token, secret = create_api_token("test", db.session.get(User, agent.id), scopes=None)
     headers = {"Authorization": f"Bearer {secret}"}
